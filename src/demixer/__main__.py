@@ -1,0 +1,3 @@
+from demixer.cli.main import main
+
+raise SystemExit(main())

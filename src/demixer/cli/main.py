@@ -1,0 +1,309 @@
+"""The ``demixer`` command: the workbench window by default, sub-commands for headless work.
+
+    demixer [FILE] [--score SCORE] [--demo] [--run] [--screenshot PNG]   open the window
+    demixer separate MIX --score SCORE [--out DIR] ...                   write one file per source
+    demixer evaluate --reference DIR --estimate DIR [--json]             BSS Eval SDR/SIR/SAR
+
+Bad input gives one line on stderr and exit status 2; Qt is imported only when the window opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+SUBCOMMANDS = ("separate", "evaluate")
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _fail(msg: str) -> int:
+    print(f"demixer: error: {msg}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _warn(msg: str) -> None:
+    print(f"demixer: warning: {msg}", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------------- parsers
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _midi_pitch(text: str) -> int:
+    v = _positive_int(text)
+    if v > 127:
+        raise argparse.ArgumentTypeError(f"must be a MIDI pitch 1..127, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2, as for every other bad input
+        self.exit(EXIT_BAD_INPUT, f"demixer: error: {message}\n")
+
+
+def _separate_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="demixer separate", description="Separate a recording into the note groups of its score.")
+    p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
+    p.add_argument("--score", required=True, help="its score (MIDI or CSV onset_s,offset_s,pitch,group)")
+    p.add_argument("--out", default="separated", help="output folder (default: ./separated)")
+    p.add_argument("--model", choices=("nmf", "nmf-kl", "nae", "nae-pgd"), default=None,
+                   help="nmf = Euclidean NMF, nmf-kl = KL NMF (default), nae = nonnegative autoencoder")
+    p.add_argument("--iters", type=_positive_int, default=None, help="iterations (default 100)")
+    p.add_argument("--n-fft", type=_positive_int, default=None, help="FFT size (default 2048)")
+    p.add_argument("--hop", type=_positive_int, default=None, help="hop size in samples (default 512)")
+    p.add_argument("--sr", type=_positive_int, default=None, help="analysis sample rate (default 22050)")
+    p.add_argument("--split", type=_midi_pitch, default=None,
+                   help="group notes by pitch: below PITCH → 'low', the rest → 'high' (e.g. 60 = middle C)")
+    p.add_argument("--alpha", type=_positive_float, default=None, help="mask exponent (1 = magnitude ratio)")
+    p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (default wav)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="demixer evaluate", description="BSS Eval (v3, mir_eval) of estimated sources.")
+    p.add_argument("--reference", required=True, help="folder of reference stems (<name>.wav/.flac)")
+    p.add_argument("--estimate", required=True, help="folder of estimated stems with the same names")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="demixer",
+        description="Demixer: decompose music with NMF and nonnegative autoencoders.",
+        epilog="Headless: 'demixer separate --help', 'demixer evaluate --help'.",
+    )
+    p.add_argument("file", nargs="?", help="audio file or .demix project to open (default: the demo piece)")
+    p.add_argument("--score", help="score to load with the audio (MIDI or CSV)")
+    p.add_argument("--demo", action="store_true", help="open the bundled demo piece")
+    p.add_argument("--run", action="store_true", help="start a run with the default model after opening")
+    p.add_argument("--screenshot", metavar="PNG", help="after opening (and the run), save a PNG of the window and exit")
+    p.add_argument("--version", action="version", version="demixer 0.1.0")
+    return p
+
+
+# ----------------------------------------------------------------------------------------- separate
+class _Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, snap) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        frac = snap.iteration / max(1, snap.n_iter)
+        bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
+        rate = snap.rate
+        loss = snap.losses[-1] if snap.losses else float("nan")
+        sys.stderr.write(f"\r[{bar}] {snap.iteration}/{snap.n_iter}  {rate:6.1f} it/s  loss {loss:.4g}")
+        if snap.done:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _settings_from(args):
+    from demixer.core.stft import STFTParams
+    from demixer.engine.separation import SeparationSettings
+
+    s = SeparationSettings()
+    p = s.stft
+    try:
+        stft = STFTParams(
+            n_fft=args.n_fft or p.n_fft, hop=args.hop or p.hop, window=p.window, sr=args.sr or p.sr
+        )
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    changes = {"stft": stft}
+    if args.model:
+        changes["model"] = args.model
+    if args.iters:
+        changes["n_iter"] = args.iters
+    if args.alpha:
+        changes["alpha"] = args.alpha
+    if args.split is not None:
+        from dataclasses import replace
+
+        changes["score"] = replace(s.score, split_pitch=args.split)
+    return s.with_(**changes)
+
+
+def cmd_separate(argv: list[str]) -> int:
+    args = _separate_parser().parse_args(argv)
+    from dataclasses import replace
+
+    from demixer.engine.separation import analyse, fit, initialise, stems
+    from demixer.io.audio import read_audio, write_audio
+    from demixer.io.errors import InputError
+    from demixer.io.score import clip_notes, read_score
+
+    try:
+        settings = _settings_from(args)
+        audio = read_audio(args.mix)
+        notes = read_score(args.score)
+        notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
+        if n_dropped or n_clipped:
+            _warn(
+                f"{args.score}: score runs past the end of the audio ({audio.duration:.2f} s): "
+                f"{n_dropped} notes dropped, {n_clipped} shortened"
+            )
+        if not notes:
+            raise InputError(args.score, f"no notes fall within the audio's {audio.duration:.2f} s")
+        if settings.score.split_pitch is None and all(not n.group for n in notes):
+            _warn(f"{args.score}: score has no groups; splitting at middle C (use --split PITCH to choose)")
+            settings = settings.with_(score=replace(settings.score, split_pitch=60))
+        if float(abs(audio.samples).max()) == 0.0:
+            _warn(f"{args.mix}: audio is silent; the sources will be silent too")
+        analysis = analyse(audio, settings.stft, settings.compress)
+        init = initialise(notes, analysis, settings.score)
+    except (InputError, CLIError) as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(f"{args.mix}: {exc}")
+    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+    try:
+        final = fit(analysis, init, settings, progress)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _fail(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})")
+    sources = stems(audio, analysis, final.W, final.H, init.components, init.sources, settings.alpha)
+    written = []
+    for name, signal in sources.items():
+        path = out_dir / f"{_safe_name(name)}.{args.format}"
+        try:
+            write_audio(path, signal, audio.sr)
+        except InputError as exc:
+            return _fail(str(exc))
+        written.append(path)
+    if not args.quiet:
+        print(f"wrote {len(written)} sources to {out_dir}: " + ", ".join(p.name for p in written))
+    return 0
+
+
+def _safe_name(name: str) -> str:
+    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
+    return keep or "source"
+
+
+# ----------------------------------------------------------------------------------------- evaluate
+def _stem_files(folder: Path) -> dict[str, Path]:
+    from demixer.io.audio import SUPPORTED_AUDIO_SUFFIXES
+
+    if not folder.is_dir():
+        raise CLIError(f"{folder}: not a folder")
+    files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in SUPPORTED_AUDIO_SUFFIXES}
+    if not files:
+        raise CLIError(f"{folder}: no audio files found")
+    return files
+
+
+def evaluate_folders(reference: Path, estimate: Path) -> dict:
+    """BSS Eval v3 (mir_eval) per source name present in both folders; mono downmix of each file."""
+    import warnings
+
+    import numpy as np
+
+    from demixer.io.audio import read_audio, to_mono
+
+    refs = _stem_files(reference)
+    ests = _stem_files(estimate)
+    names = [n for n in refs if n in ests]
+    if not names:
+        raise CLIError(f"no source names in common between {reference} and {estimate}")
+    ref_audio = [read_audio(refs[n]) for n in names]
+    est_audio = [read_audio(ests[n]) for n in names]
+    for n, r, e in zip(names, ref_audio, est_audio, strict=True):
+        if r.sr != e.sr:
+            raise CLIError(f"{ests[n]}: sample rate {e.sr} differs from the reference's {r.sr}")
+    length = min(min(a.n_samples for a in ref_audio), min(a.n_samples for a in est_audio))
+    R = np.stack([to_mono(a.samples)[:length] for a in ref_audio]).astype(np.float64)
+    E = np.stack([to_mono(a.samples)[:length] for a in est_audio]).astype(np.float64)
+    silent = [n for n, r in zip(names, R, strict=True) if not np.any(r)]
+    if silent:
+        raise CLIError(f"reference sources are silent: {', '.join(silent)} (BSS Eval needs energy)")
+    import mir_eval
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(R, E, compute_permutation=False)
+    rows = {n: {"sdr": float(a), "sir": float(b), "sar": float(c)} for n, a, b, c in zip(names, sdr, sir, sar, strict=True)}
+    mean = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("sdr", "sir", "sar")}
+    return {"sources": rows, "mean": mean, "missing": [n for n in refs if n not in ests]}
+
+
+def cmd_evaluate(argv: list[str]) -> int:
+    args = _evaluate_parser().parse_args(argv)
+    from demixer.io.errors import InputError
+
+    try:
+        result = evaluate_folders(Path(args.reference), Path(args.estimate))
+    except (CLIError, InputError) as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{'source':<16}{'SDR':>8}{'SIR':>8}{'SAR':>8}")
+    for name, r in result["sources"].items():
+        print(f"{name:<16}{r['sdr']:8.2f}{r['sir']:8.2f}{r['sar']:8.2f}")
+    m = result["mean"]
+    print(f"{'mean':<16}{m['sdr']:8.2f}{m['sir']:8.2f}{m['sar']:8.2f}")
+    if result["missing"]:
+        _warn("no estimate for: " + ", ".join(result["missing"]))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- GUI
+def cmd_gui(argv: list[str]) -> int:
+    args = _gui_parser().parse_args(argv)
+    for path in (args.file, args.score):
+        if path and not os.path.exists(path):
+            return _fail(f"{path}: file not found")
+    try:
+        from demixer.gui.app import run_app
+    except ImportError as exc:  # the GUI stack is missing or broken: say so in one line
+        return _fail(f"the window cannot start: {exc}")
+    return run_app(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        cmd, rest = argv[0], argv[1:]
+        return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
+    return cmd_gui(argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,371 @@
+"""Reading scores into note lists: MIDI (mido) and CSV (DESIGN.md §5).
+
+A score becomes a list of :class:`~demixer.core.notes.Note` sorted by (onset, pitch, group), times in
+seconds. MIDI: one group per named track, else per channel ("ch1".."ch16"). CSV: header
+``onset_s,offset_s,pitch,group`` (optional ``velocity`` and ``program`` columns; others ignored) or FMP
+style ``start,duration,pitch,velocity,label``. Every problem with a file is raised as :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import os
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import mido
+
+from demixer.core.notes import Note
+from demixer.io.errors import InputError
+
+__all__ = [
+    "SUPPORTED_SCORE_SUFFIXES",
+    "clip_notes",
+    "read_score",
+    "score_groups",
+    "write_score_csv",
+]
+
+SUPPORTED_SCORE_SUFFIXES: tuple[str, ...] = (".mid", ".midi", ".csv")
+
+_DEFAULT_TEMPO = 500_000  # µs per quarter note (120 BPM), the MIDI default
+
+
+# ---------------------------------------------------------------------------------------------- public
+
+
+def read_score(path: str | os.PathLike[str]) -> list[Note]:
+    """Read a MIDI (.mid/.midi) or CSV (.csv) score into notes sorted by (onset, pitch, group)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in SUPPORTED_SCORE_SUFFIXES:
+        shown_suffix = p.suffix or "(no suffix)"
+        raise InputError(path, f"unsupported score format {shown_suffix!r}; use .mid, .midi or .csv")
+    if not p.exists():
+        raise InputError(path, "file not found")
+    if p.is_dir():
+        raise InputError(path, "is a folder, not a score file")
+    notes = _read_midi(p, path) if suffix in (".mid", ".midi") else _read_csv(p, path)
+    if not notes:
+        raise InputError(path, "no notes in score")
+    return sorted(notes, key=_sort_key)
+
+
+def clip_notes(notes: Iterable[Note], duration: float) -> tuple[list[Note], int, int]:
+    """Fit notes into [0, duration]: drop those starting at/after it, cut those ending after it.
+
+    Returns (kept notes, number clipped, number dropped). Emits nothing; callers decide to warn.
+    """
+    kept: list[Note] = []
+    n_clipped = n_dropped = 0
+    for n in notes:
+        if n.onset >= duration:
+            n_dropped += 1
+        elif n.offset > duration:
+            kept.append(replace(n, offset=float(duration)))
+            n_clipped += 1
+        else:
+            kept.append(n)
+    return kept, n_clipped, n_dropped
+
+
+def score_groups(notes: Iterable[Note]) -> list[str]:
+    """The notes' group names, each once, in order of first appearance."""
+    return list(dict.fromkeys(n.group for n in notes))
+
+
+def write_score_csv(path: str | os.PathLike[str], notes: Iterable[Note]) -> None:
+    """Write notes as CSV ``onset_s,offset_s,pitch,group,velocity`` (atomically: temp file + rename).
+
+    Times are written with ``repr`` so reading the file back gives the same floats.
+    """
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise InputError(path, f"folder {os.fspath(p.parent)!r} does not exist")
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["onset_s", "offset_s", "pitch", "group", "velocity"])
+            for n in notes:
+                vel = "" if n.velocity is None else str(int(n.velocity))
+                w.writerow([repr(float(n.onset)), repr(float(n.offset)), int(n.pitch), n.group, vel])
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(path, f"cannot write score ({e.strerror or e})") from None
+
+
+def _sort_key(n: Note) -> tuple[float, int, str]:
+    return (n.onset, n.pitch, n.group)
+
+
+# ------------------------------------------------------------------------------------------------ MIDI
+
+
+class _TempoMap:
+    """Ticks → seconds, from ticks_per_beat and every set_tempo event of the file (merged)."""
+
+    def __init__(self, division: int, tempos: Sequence[tuple[int, int]]) -> None:
+        self._ticks: list[int] = [0]
+        self._secs: list[float] = [0.0]
+        if division < 0:  # SMPTE time division: -frames per second (high byte), ticks per frame (low)
+            raw = division & 0xFFFF
+            fps = 256 - (raw >> 8)
+            tpf = raw & 0xFF
+            fps_eff = 29.97 if fps == 29 else float(fps)
+            self._rates: list[float] = [1.0 / (fps_eff * tpf)]
+            return
+        self._rates = [_DEFAULT_TEMPO * 1e-6 / division]
+        for tick, tempo in sorted(tempos, key=lambda t: t[0]):  # stable: file order within a tick
+            rate = tempo * 1e-6 / division
+            if tick == self._ticks[-1]:
+                self._rates[-1] = rate
+            else:
+                self._secs.append(self.seconds(tick))
+                self._ticks.append(tick)
+                self._rates.append(rate)
+
+    def seconds(self, tick: int) -> float:
+        i = bisect.bisect_right(self._ticks, tick) - 1
+        return self._secs[i] + (tick - self._ticks[i]) * self._rates[i]
+
+
+@dataclass
+class _RawNote:
+    track: int
+    channel: int
+    pitch: int
+    on: int
+    off: int
+    velocity: int
+    program: int | None
+
+
+def _read_midi(p: Path, shown: str | os.PathLike[str]) -> list[Note]:
+    try:
+        mid = mido.MidiFile(p)
+    except Exception as e:  # mido raises OSError, EOFError, ValueError, KeyError, IndexError, …
+        raise InputError(shown, f"not a valid MIDI file ({_one_line(e)})") from None
+    if mid.type == 2:
+        raise InputError(shown, "MIDI type 2 (independent sequences) is not supported; use type 0 or 1")
+    division = int(mid.ticks_per_beat)
+    if division == 0:
+        raise InputError(shown, "not a valid MIDI file (0 ticks per beat)")
+
+    # All events of all tracks with absolute ticks. Program changes are global per channel, so they
+    # are processed in time order across tracks, before note events at the same tick.
+    events: list[tuple[int, int, int, int, mido.Message]] = []
+    tempos: list[tuple[int, int]] = []
+    names: dict[int, str] = {}
+    end_tick = 0
+    for ti, track in enumerate(mid.tracks):
+        tick = 0
+        for k, msg in enumerate(track):
+            tick += int(msg.time)
+            if msg.type == "set_tempo":
+                tempos.append((tick, int(msg.tempo)))
+            elif msg.type == "track_name" and ti not in names:
+                names[ti] = str(msg.name).strip()
+            elif msg.type == "program_change":
+                events.append((tick, 0, ti, k, msg))
+            elif msg.type in ("note_on", "note_off"):
+                events.append((tick, 1, ti, k, msg))
+        end_tick = max(end_tick, tick)
+    events.sort(key=lambda e: e[:4])
+
+    programs: dict[int, int] = {}
+    sounding: dict[tuple[int, int, int], deque[tuple[int, int, int | None]]] = defaultdict(deque)
+    raw: list[_RawNote] = []
+    for tick, _, ti, _, msg in events:
+        if msg.type == "program_change":
+            programs[msg.channel] = int(msg.program)
+            continue
+        key = (ti, msg.channel, int(msg.note))
+        if msg.type == "note_on" and msg.velocity > 0:
+            sounding[key].append((tick, int(msg.velocity), programs.get(msg.channel)))
+        elif sounding[key]:  # note_off, or note_on with velocity 0; first in, first out
+            on, vel, prog = sounding[key].popleft()
+            raw.append(_RawNote(ti, msg.channel, key[2], on, tick, vel, prog))
+    for key, queue in sounding.items():  # still sounding at the end: close at the last event
+        for on, vel, prog in queue:
+            raw.append(_RawNote(key[0], key[1], key[2], on, end_tick, vel, prog))
+    raw = [r for r in raw if r.off > r.on]
+
+    tmap = _TempoMap(division, tempos)
+    group_of = _midi_groups(raw, names)
+    return [
+        Note(
+            onset=tmap.seconds(r.on),
+            offset=tmap.seconds(r.off),
+            pitch=r.pitch,
+            group=group_of(r),
+            velocity=r.velocity,
+            program=r.program,
+        )
+        for r in raw
+    ]
+
+
+def _midi_groups(raw: Sequence[_RawNote], names: dict[int, str]) -> Callable[[_RawNote], str]:
+    """How notes are grouped: by track name when several tracks (or one named track) hold notes,
+    else by channel ("ch1".."ch16") when more than one channel is used, else a single group ""."""
+    tracks = sorted({r.track for r in raw})
+    if len(tracks) == 1:  # one note track (always so for type 0): channels if several, else its name
+        channels = {r.channel for r in raw}
+        if len(channels) > 1:
+            return lambda r: f"ch{r.channel + 1}"
+        name = names.get(tracks[0], "")
+        return lambda r: name
+    unnamed_channels = {r.channel for r in raw if not names.get(r.track)}
+    by_channel = len(unnamed_channels) > 1
+    return lambda r: names.get(r.track) or (f"ch{r.channel + 1}" if by_channel else "")
+
+
+# ------------------------------------------------------------------------------------------------- CSV
+
+_ONSET_STYLE = ("onset_s", "offset_s", "pitch")
+_FMP_STYLE = ("start", "duration", "pitch")
+_EXPECTED = "'onset_s,offset_s,pitch,group' or 'start,duration,pitch,velocity,label'"
+
+
+@dataclass
+class _CsvRow:
+    line: int
+    onset: float
+    offset: float
+    pitch: int
+    group: str
+    velocity: float | None
+    program: int | None
+
+
+def _read_csv(p: Path, shown: str | os.PathLike[str]) -> list[Note]:
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(shown, "not a CSV text file (not UTF-8 text)") from None
+    except OSError as e:
+        raise InputError(shown, f"cannot read file ({e.strerror or e})") from None
+    if "\x00" in text:
+        raise InputError(shown, "not a CSV text file (contains NUL bytes)")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_index is None:
+        raise InputError(shown, "no notes in score")
+    found = _parse_header(lines[header_index])
+    if found is None:
+        raise InputError(shown, f"no recognised CSV header (expected {_EXPECTED}) on line {header_index + 1}")
+    delimiter, columns = found
+    fmp = "start" in columns and "onset_s" not in columns
+
+    rows: list[_CsvRow] = []
+    n_fields = len(columns)
+    for i in range(header_index + 1, len(lines)):
+        line_no = i + 1
+        try:
+            fields = next(csv.reader([lines[i]], delimiter=delimiter), [])
+        except csv.Error as e:
+            raise InputError(shown, f"malformed CSV row {line_no}: {e}") from None
+        if not any(f.strip() for f in fields):
+            continue
+        if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
+            fields = fields[:n_fields]  # tolerate trailing empty fields (e.g. a trailing delimiter)
+        if len(fields) != n_fields:
+            reason = f"expected {n_fields} fields, got {len(fields)}"
+            raise InputError(shown, f"malformed CSV row {line_no}: {reason}")
+        try:
+            rows.append(_parse_row(line_no, dict(zip(columns, fields, strict=True)), fmp))
+        except ValueError as e:
+            raise InputError(shown, f"malformed CSV row {line_no}: {e}") from None
+
+    # Velocities all within [0, 1] (as libfmp writes them) are normalised: scale to MIDI 0..127.
+    given = [r.velocity for r in rows if r.velocity is not None]
+    scale = 127.0 if given and max(given) <= 1.0 else 1.0
+    return [
+        Note(
+            onset=r.onset,
+            offset=r.offset,
+            pitch=r.pitch,
+            group=r.group,
+            velocity=None if r.velocity is None else int(round(r.velocity * scale)),
+            program=r.program,
+        )
+        for r in rows
+    ]
+
+
+def _parse_header(line: str) -> tuple[str, list[str]] | None:
+    """(delimiter, lower-cased column names) if ``line`` is a recognised header, else None."""
+    for delimiter in (",", ";", "\t"):
+        try:
+            fields = next(csv.reader([line], delimiter=delimiter))
+        except (csv.Error, StopIteration):
+            continue
+        columns = [f.strip().lower() for f in fields]
+        for required in (_ONSET_STYLE, _FMP_STYLE):
+            if all(c in columns for c in required):
+                return delimiter, columns
+    return None
+
+
+def _parse_row(line_no: int, row: dict[str, str], fmp: bool) -> _CsvRow:
+    if fmp:
+        onset = _number(row, "start")
+        duration = _number(row, "duration")
+        if duration < 0:
+            raise ValueError(f"negative duration {duration:g}")
+        offset = onset + duration
+        group = (row.get("label") or row.get("instrument") or "").strip()
+    else:
+        onset = _number(row, "onset_s")
+        offset = _number(row, "offset_s")
+        group = (row.get("group") or "").strip()
+    if onset < 0:
+        raise ValueError(f"negative onset {onset:g}")
+    if offset < onset:
+        raise ValueError(f"offset {offset:g} is before onset {onset:g}")
+    pitch = _midi_number(row, "pitch")
+    if pitch is None:
+        raise ValueError("pitch is empty")
+    velocity: float | None = None
+    if (row.get("velocity") or "").strip():
+        velocity = _number(row, "velocity")
+        if not 0 <= velocity <= 127:
+            raise ValueError(f"velocity {velocity:g} is outside 0..127")
+    program = _midi_number(row, "program")
+    return _CsvRow(line_no, onset, offset, pitch, group, velocity, program)
+
+
+def _number(row: dict[str, str], column: str) -> float:
+    text = (row.get(column) or "").strip()
+    if not text:
+        raise ValueError(f"{column} is empty")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{column} {text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{column} {text!r} is not a finite number")
+    return value
+
+
+def _midi_number(row: dict[str, str], column: str) -> int | None:
+    """A whole number 0..127 (``"60"`` or ``"60.0"``), or None if the column is absent or blank."""
+    if not (row.get(column) or "").strip():
+        return None
+    value = _number(row, column)
+    if value != int(value):
+        raise ValueError(f"{column} {value:g} is not a whole MIDI number")
+    if not 0 <= value <= 127:
+        raise ValueError(f"{column} {value:g} is outside 0..127")
+    return int(value)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
