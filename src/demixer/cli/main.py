@@ -170,13 +170,13 @@ def cmd_separate(argv: list[str]) -> int:
         audio = read_audio(args.mix)
         notes = read_score(args.score)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
+        if not notes:
+            raise InputError(args.score, f"no notes fall within the audio's {audio.duration:.2f} s")
         if n_dropped or n_clipped:
             _warn(
                 f"{args.score}: score runs past the end of the audio ({audio.duration:.2f} s): "
                 f"{n_dropped} notes dropped, {n_clipped} shortened"
             )
-        if not notes:
-            raise InputError(args.score, f"no notes fall within the audio's {audio.duration:.2f} s")
         if settings.score.split_pitch is None and all(not n.group for n in notes):
             _warn(f"{args.score}: score has no groups; splitting at middle C (use --split PITCH to choose)")
             settings = settings.with_(score=replace(settings.score, split_pitch=60))
@@ -299,10 +299,13 @@ def cmd_gui(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SUBCOMMANDS:
-        cmd, rest = argv[0], argv[1:]
-        return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
-    return cmd_gui(argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            cmd, rest = argv[0], argv[1:]
+            return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
+        return cmd_gui(argv)
+    except SystemExit as exc:  # argparse's --help / --version / usage errors: return their status
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":  # pragma: no cover

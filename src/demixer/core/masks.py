@@ -71,11 +71,12 @@ def soft_masks(models, alpha: float = 1.0) -> np.ndarray:
         raise ValueError("models must be finite and nonnegative")
     if not alpha > 0:
         raise ValueError(f"alpha must be positive, got {alpha}")
+    # Scale to a peak of 1 before the power and the sum, so that neither α = 2 nor the sum over sources
+    # can overflow for loud bins (an overflowing sum gave NaN masks, even for α = 1).
+    peak = float(P.max())
+    if peak > 0:
+        P /= peak
     if alpha != 1.0:
-        # Scale before the power so that α = 2 cannot overflow float32 for loud bins.
-        peak = float(P.max())
-        if peak > 0:
-            P /= peak
         np.power(P, alpha, out=P)
     total = P.sum(axis=0)
     tiny = np.finfo(P.dtype).tiny

@@ -40,6 +40,7 @@ class NAEState:
     W_D: np.ndarray
     W_E: np.ndarray
     H: np.ndarray  # H' = max(W_E V, 0) ⊙ M_H for the current encoder
+    initial_loss: float = float("nan")  # the loss before the first iteration
 
 
 @dataclass
@@ -228,7 +229,7 @@ def _drive(gen, W_D, W_E, box):
     for it, (loss, Hp) in enumerate(gen, start=1):
         if box is not None:
             box["H"] = Hp
-        yield NAEState(it, loss, W_D, W_E, Hp)
+        yield NAEState(it, loss, W_D, W_E, Hp, float(first))
 
 
 def nae(

@@ -35,6 +35,7 @@ class NMFState:
     loss: float
     W: np.ndarray
     H: np.ndarray
+    initial_loss: float = float("nan")  # the loss before the first iteration
 
 
 @dataclass
@@ -257,7 +258,10 @@ def _kl(V, W, H, n_iter, update_W, update_H, lock, normalize, eps) -> Iterator[f
         for k0 in range(0, K, _LOG_ROWS):
             k1 = min(K, k0 + _LOG_ROWS)
             b = logbuf[: k1 - k0]
-            np.log(ratio[k0:k1], out=b)
+            # Floored like V: where V = 0 and WH is large, V ⊘ WH underflows to 0, and tiny·log(0) = −inf
+            # made the whole loss −inf (reported as 0).
+            np.maximum(ratio[k0:k1], tiny, out=b)
+            np.log(b, out=b)
             acc += float(np.dot(Vw[k0:k1].ravel(), b.ravel()))
         sumWH = float(np.dot(W.sum(axis=0, dtype=np.float64), H.sum(axis=1, dtype=np.float64)))
         return max(acc - sumV + sumWH, 0.0)
@@ -314,7 +318,10 @@ def _beta_general(V, W, H, n_iter, update_W, update_H, lock, normalize, eps, bet
 
 def _eps_for(V: np.ndarray) -> float:
     vmax = float(V.max()) if V.size else 0.0
-    return float(np.finfo(V.dtype).eps) * (vmax if vmax > 0 else 1.0)
+    fi = np.finfo(V.dtype)
+    # At least the smallest normal number: for a V whose peak is below tiny/eps, eps·max(V) underflows to
+    # 0 (or a subnormal that vanishes in the sum), and the updates divide 0 by 0.
+    return max(float(fi.eps) * (vmax if vmax > 0 else 1.0), float(fi.tiny))
 
 
 # ----------------------------------------------------------------------------------------- public API
@@ -369,13 +376,14 @@ def _steps(V, W0, H0, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, 
 
 
 def _drive(losses, first, V, W, H, tol, box, beta):
+    initial = float(first) if first is not None else _initial_euclidean(V, W, H)
     if box is not None:
-        box["initial_loss"] = first if first is not None else _initial_euclidean(V, W, H)
+        box["initial_loss"] = initial
         box["W"], box["H"] = W, H
     prev_W = W.copy() if tol is not None else None
     prev_H = H.copy() if tol is not None else None
     for it, loss in enumerate(losses, start=1):
-        yield NMFState(it, loss, W, H)
+        yield NMFState(it, loss, W, H, initial)
         if tol is not None:
             dW = np.linalg.norm(W - prev_W) / max(np.linalg.norm(W), np.finfo(np.float64).tiny)
             dH = np.linalg.norm(H - prev_H) / max(np.linalg.norm(H), np.finfo(np.float64).tiny)

@@ -45,8 +45,9 @@ class STFTParams:
     def __post_init__(self) -> None:
         if int(self.n_fft) < 16 or int(self.n_fft) % 2:
             raise ValueError(f"n_fft must be an even number >= 16, got {self.n_fft}")
-        if not 1 <= int(self.hop) <= int(self.n_fft):
-            raise ValueError(f"hop must be between 1 and n_fft ({self.n_fft}), got {self.hop}")
+        if not 1 <= int(self.hop) <= int(self.n_fft) // 2:
+            # Overlap is needed for the inverse: with hop > n_fft/2 a Hann window leaves samples unweighted.
+            raise ValueError(f"hop must be between 1 and n_fft/2 ({int(self.n_fft) // 2}), got {self.hop}")
         if int(self.sr) < 1000:
             raise ValueError(f"sample rate must be at least 1000 Hz, got {self.sr}")
         try:
@@ -62,7 +63,7 @@ class STFTParams:
         """Parameters covering the same durations at another sample rate (n_fft kept even)."""
         ratio = sr / self.sr
         n_fft = max(16, 2 * int(round(self.n_fft * ratio / 2)))
-        hop = max(1, min(n_fft, int(round(self.hop * ratio))))
+        hop = max(1, min(n_fft // 2, int(round(self.hop * ratio))))
         return STFTParams(n_fft=n_fft, hop=hop, window=self.window, sr=int(sr))
 
 

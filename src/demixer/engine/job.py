@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -82,7 +82,9 @@ class Job:
     """One run of a model. Create it, then iterate :meth:`snapshots` (in any one thread)."""
 
     def __init__(self, spec: JobSpec, max_rate: float = 10.0):
-        self.spec = spec
+        # Private copies of the arrays (as JobSpec promises): the caller may edit its own during the run.
+        self.spec = replace(spec, **{k: np.array(v) for k, v in vars(spec).items()
+                                     if isinstance(v, np.ndarray)})
         self.max_rate = float(max_rate)
         self._cancel = threading.Event()
         # Validate eagerly so that bad input fails where the job is made, not later in a thread.
@@ -110,7 +112,7 @@ class Job:
             method="mu" if s.model == "nae" else "pgd",
         )
 
-    def _snapshot(self, state, losses, done, stopped, t0) -> Snapshot:
+    def _snapshot(self, state, losses, done, stopped, t0, first=False) -> Snapshot:
         if hasattr(state, "W_D"):
             W, H, W_E = state.W_D.copy(), state.H.copy(), state.W_E.copy()
         else:
@@ -118,6 +120,7 @@ class Job:
         return Snapshot(
             iteration=state.iteration, n_iter=int(self.spec.n_iter), losses=list(losses), W=W, H=H,
             W_E=W_E, done=done, stopped=stopped, elapsed=time.perf_counter() - t0,
+            initial_loss=float(state.initial_loss) if first else None,
         )
 
     def snapshots(self) -> Iterator[Snapshot]:
@@ -130,14 +133,15 @@ class Job:
         n_iter = int(self.spec.n_iter)
         for state in self._steps:
             pending.append(float(state.loss))
+            first = last_emit == -np.inf
             if self._cancel.is_set():
-                yield self._snapshot(state, pending, True, "cancelled", t0)
+                yield self._snapshot(state, pending, True, "cancelled", t0, first)
                 return
             if state.iteration >= n_iter:
                 break
             now = time.perf_counter()
             if now - last_emit >= min_gap:
-                yield self._snapshot(state, pending, False, "", t0)
+                yield self._snapshot(state, pending, False, "", t0, first)
                 pending = []
                 last_emit = now
         if state is None:  # zero iterations: report the initial state
@@ -150,7 +154,8 @@ class Job:
                 H[~np.asarray(s.allow_H, bool)] = 0
             yield Snapshot(0, 0, [], W, H, None, True, "finished", time.perf_counter() - t0)
             return
-        yield self._snapshot(state, pending, True, "finished" if state.iteration >= n_iter else "converged", t0)
+        stopped = "finished" if state.iteration >= n_iter else "converged"
+        yield self._snapshot(state, pending, True, stopped, t0, last_emit == -np.inf)
 
 
 def run_job(spec: JobSpec, progress=None) -> Snapshot:
