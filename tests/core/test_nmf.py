@@ -67,7 +67,8 @@ def assert_never_increases(initial, losses, V, what=""):
     """Each loss ≤ the previous one (starting from the initial loss), up to 1e-9 relative and the float64
     cancellation floor of the trace identity ‖V‖² − 2⟨W, VHᵀ⟩ + ⟨WᵀW, HHᵀ⟩ (a few ulp of ‖V‖²)."""
     seq = np.concatenate([[initial], losses])
-    floor = 1e-13 * float(np.sum(np.asarray(V, np.float64) ** 2))
+    V64 = np.asarray(V, np.float64)
+    floor = 1e-13 * float(np.sum(V64**2)) + 1e-12 * float(np.sum(V64))  # KL cancels on the scale of ΣV
     for i in range(1, len(seq)):
         assert seq[i] <= seq[i - 1] * (1 + 1e-9) + floor, (
             f"{what}loss increased at iteration {i}: {seq[i - 1]!r} -> {seq[i]!r}"
@@ -128,6 +129,57 @@ def test_reported_losses_match_the_factors(beta, prob, n_iter):
         assert res.losses[-1] == pytest.approx(recomputed_loss(V, res.W, res.H, beta), rel=1e-6, abs=floor)
 
 
+def reference_step(V, W, H, beta, factor):
+    """One multiplicative update of H (factor 'H') or W (factor 'W') as DESIGN.md §2.2 writes it, with the
+    Févotte–Idier exponent γ = 1/(2−β) for β < 1, in float64, for comparison with the fast kernels."""
+    eps = _eps_for(V)
+    Y = W @ H + (0.0 if beta == 2.0 else eps)
+    gamma = 1.0 / (2.0 - beta) if beta < 1 else 1.0
+    Vw = np.maximum(V, np.finfo(V.dtype).tiny)  # the divergence kernels floor V at the smallest normal
+    if factor == "H":
+        if beta == 2.0:
+            return H * (W.T @ V) / (W.T @ W @ H + eps)
+        if beta == 1.0:
+            return H * (W.T @ (Vw / Y)) / (W.sum(axis=0) + eps)[:, None]
+        return H * ((W.T @ (Vw * Y ** (beta - 2))) / (W.T @ Y ** (beta - 1) + eps)) ** gamma
+    if beta == 2.0:
+        return W * (V @ H.T) / (W @ H @ H.T + eps)
+    if beta == 1.0:
+        return W * ((Vw / Y) @ H.T) / (H.sum(axis=1) + eps)
+    return W * (((Vw * Y ** (beta - 2)) @ H.T) / (Y ** (beta - 1) @ H.T + eps)) ** gamma
+
+
+def flushed(M, beta):
+    """The kernels' documented rule for β ∈ {1, 2}: entries below ε²·max become exactly 0 (subnormals)."""
+    if beta not in (1.0, 2.0):
+        return M
+    M = M.copy()
+    if M.size and M.max() > 0:
+        M[M < M.max() * np.finfo(M.dtype).eps ** 2] = 0
+    return M
+
+
+@pytest.mark.parametrize("beta", BETAS)
+@FAST
+@given(prob=problems())
+def test_one_step_matches_the_update_rules(beta, prob):
+    V, W, H, allow_W, allow_H = prob
+    W0, H0 = masked(W, allow_W), masked(H, allow_H)
+
+    def step(W, H, which):
+        return flushed(reference_step(V, W, H, beta, which), beta)
+
+    res_H = nmf(V, W, H, beta=beta, n_iter=1, update_W=False, allow_W=allow_W, allow_H=allow_H)
+    assert np.allclose(res_H.H, step(W0, H0, "H"), rtol=1e-9, atol=0)
+    res_W = nmf(V, W, H, beta=beta, n_iter=1, update_H=False, allow_W=allow_W, allow_H=allow_H)
+    assert np.allclose(res_W.W, step(W0, H0, "W"), rtol=1e-9, atol=0)
+    # both: H first, then W from the new H
+    res = nmf(V, W, H, beta=beta, n_iter=1, allow_W=allow_W, allow_H=allow_H)
+    H1 = step(W0, H0, "H")
+    assert np.allclose(res.H, H1, rtol=1e-9, atol=0)
+    assert np.allclose(res.W, step(W0, H1, "W"), rtol=1e-9, atol=0)
+
+
 @pytest.mark.parametrize("beta", [2.0, 1.0])
 def test_loss_decreases_substantially(beta):
     rng = np.random.default_rng(3)
@@ -167,7 +219,8 @@ def test_lock_keeps_locked_columns(beta, prob, n_iter, data):
     R = W.shape[1]
     lock = np.array(data.draw(st.lists(st.booleans(), min_size=R, max_size=R)))
     normalize = data.draw(st.booleans())
-    res = nmf(V, W, H, beta=beta, n_iter=n_iter, lock=lock, normalize=normalize, allow_W=allow_W, allow_H=allow_H)
+    res = nmf(V, W, H, beta=beta, n_iter=n_iter, lock=lock, normalize=normalize,
+              allow_W=allow_W, allow_H=allow_H)
     W0 = masked(W, allow_W)
     assert np.array_equal(res.W[:, lock], W0[:, lock])
     assert np.all(res.W >= 0) and np.all(np.isfinite(res.W))
@@ -250,17 +303,21 @@ def test_tol_stops_early(beta):
 @given(prob=problems(), n_iter=st.integers(0, 12))
 def test_iterator_form(beta, prob, n_iter):
     V, W, H, allow_W, allow_H = prob
+    V0, W0, H0 = V.copy(), W.copy(), H.copy()
     it = nmf_steps(V, W, H, beta=beta, n_iter=n_iter, allow_W=allow_W, allow_H=allow_H)
     states = []
+    initial = []
     for s in it:
         states.append((s.iteration, s.loss, s.W.copy(), s.H.copy()))
+        initial.append(s.initial_loss)
     assert [s[0] for s in states] == list(range(1, n_iter + 1))
     res = nmf(V, W, H, beta=beta, n_iter=n_iter, allow_W=allow_W, allow_H=allow_H)
+    assert initial == [res.initial_loss] * n_iter  # every state carries the loss before iteration 1
     assert np.array_equal([s[1] for s in states], res.losses)
     if n_iter:
         assert np.array_equal(states[-1][2], res.W) and np.array_equal(states[-1][3], res.H)
-    for a, c in zip((V, W, H), prob[:3], strict=True):
-        assert a is c
+    # the iterator works on copies too
+    assert np.array_equal(V, V0) and np.array_equal(W, W0) and np.array_equal(H, H0)
 
 
 def test_iterator_validates_before_the_first_step():
@@ -328,6 +385,35 @@ def test_all_zero_V(beta, dtype):
     assert np.all(np.isfinite(res.losses)) and np.isfinite(res.initial_loss)
     if beta in (2.0, 1.0):
         assert_never_increases(res.initial_loss, res.losses, V)
+
+
+@pytest.mark.parametrize("beta", [2.0, 1.0])
+@pytest.mark.parametrize("dtype, peak", [(np.float64, 1e-310), (np.float64, 1e-300), (np.float32, 1e-40)])
+def test_vanishingly_quiet_V(beta, dtype, peak):
+    """A V whose peak is below tiny/eps: ε = eps·max(V) must not underflow to 0 (0/0 = NaN)."""
+    rng = np.random.default_rng(0)
+    V = (rng.random((5, 6)) * peak).astype(dtype)
+    V[0, 0] = dtype(peak)
+    W, H = np.ones((5, 2), dtype), np.ones((2, 6), dtype)
+    allow_W = np.ones((5, 2), bool)
+    allow_W[:, 1] = False  # a zero column: its H row has a 0/ε update
+    res = nmf(V, W, H, beta=beta, n_iter=10, allow_W=allow_W)
+    for M in (res.W, res.H):
+        assert np.all(np.isfinite(M)) and np.all(M >= 0)
+    assert np.all(np.isfinite(res.losses))
+    assert np.all(res.W[:, 1] == 0)
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float32, 1e8), (np.float64, 1e17)])
+def test_kl_loss_where_V_is_zero_and_the_model_is_large(dtype, big):
+    """V ⊘ WH underflows to 0 where V = 0 and WH is large; the KL loss must stay right, not −inf → 0."""
+    V = np.array([[0, big], [big, 0]], dtype)
+    W = np.ones((2, 1), dtype)
+    H = np.full((1, 2), big, dtype)
+    res = nmf(V, W, H, beta=1.0, n_iter=3)
+    assert res.initial_loss == pytest.approx(beta_divergence(V, W @ H, 1.0), rel=1e-5)
+    assert res.losses[-1] == pytest.approx(recomputed_loss(V, res.W, res.H, 1.0), rel=1e-5)
+    assert res.losses[-1] > 0.5 * big
 
 
 @pytest.mark.parametrize("beta", BETAS)

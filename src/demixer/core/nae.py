@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demixer.core.nmf import _as_float, _as_mask, _eps_for, _start
+from demixer.core.nmf import _as_float, _as_mask, _eps_for, _flush_tiny, _start
 
 __all__ = ["NAEState", "NAEResult", "nae", "nae_steps", "encode", "init_encoder"]
 
@@ -127,12 +127,13 @@ def _mu(V, W_D, W_E, M, n_iter, eps) -> Iterator[tuple[float, np.ndarray]]:
     encode_and_products()
     np.matmul(W_D.T, W_D, out=D)
     yield loss(), Hp
-    for _ in range(n_iter):
+    for it in range(1, n_iter + 1):
         # decoder
         np.matmul(W_D, G, out=denD)
         denD += eps
         np.divide(P, denD, out=denD)
         W_D *= denD
+        _flush_tiny(W_D, it)
         np.matmul(W_D.T, W_D, out=D)
         # encoder
         np.matmul(W_D.T, V, out=A)
@@ -145,6 +146,7 @@ def _mu(V, W_D, W_E, M, n_iter, eps) -> Iterator[tuple[float, np.ndarray]]:
         denE += eps
         np.divide(numE, denE, out=denE)
         W_E *= denE
+        _flush_tiny(W_E, it)
         encode_and_products()
         yield loss(), Hp
 
@@ -186,7 +188,9 @@ def _pgd(V, W_D, W_E, M, allow_W, n_iter, eps) -> Iterator[tuple[float, np.ndarr
         lip_d = float(np.linalg.eigvalsh(G.astype(np.float64))[-1]) if R else 0.0
         if lip_d > 0:
             grad_D = W_D @ G - V @ Hp.T
-            W_D -= (grad_D / lip_d).astype(dt)
+            # Divide in float64: a float32 array divided by a Python float uses a float32 divisor, and a
+            # Lipschitz constant below float32's range (a very quiet V) became 0 → 0/0 = NaN.
+            W_D -= (grad_D.astype(np.float64) / lip_d).astype(dt)
             np.maximum(W_D, 0, out=W_D)
             if allow_W is not None:
                 W_D *= allow_W
@@ -198,7 +202,7 @@ def _pgd(V, W_D, W_E, M, allow_W, n_iter, eps) -> Iterator[tuple[float, np.ndarr
             dH *= M
         lip_e = float(np.linalg.eigvalsh((W_D.T @ W_D).astype(np.float64))[-1]) * lam_v
         if lip_e > 0:
-            W_E -= ((dH @ V.T) / lip_e).astype(dt)
+            W_E -= ((dH @ V.T).astype(np.float64) / lip_e).astype(dt)
             np.maximum(W_E, 0, out=W_E)
         Hp = state()
         yield loss_of(Hp), Hp
