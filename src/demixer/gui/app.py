@@ -1,0 +1,115 @@
+"""``run_app(args)``: the ``demixer`` window, from the command line (``demixer.cli.main``).
+
+demixer                          the bundled demo
+demixer FILE [--score SCORE]     a recording (and its score)
+demixer --demo --run --screenshot out.png
+                                 open the demo, run the default model to the end, save a PNG of the
+                                 whole window and exit (0 on success, 2 on a bad file or failed run)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+__all__ = ["run_app", "apply_theme", "make_application"]
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion with a dark palette, matching the plots' dark background."""
+    app.setStyle("Fusion")
+    pal = QPalette()
+    base, window, text, mid = QColor("#1b1d21"), QColor("#26292e"), QColor("#d7dae0"), QColor("#3a3f46")
+    pal.setColor(QPalette.ColorRole.Window, window)
+    pal.setColor(QPalette.ColorRole.WindowText, text)
+    pal.setColor(QPalette.ColorRole.Base, base)
+    pal.setColor(QPalette.ColorRole.AlternateBase, window)
+    pal.setColor(QPalette.ColorRole.ToolTipBase, QColor("#30343a"))
+    pal.setColor(QPalette.ColorRole.ToolTipText, text)
+    pal.setColor(QPalette.ColorRole.Text, text)
+    pal.setColor(QPalette.ColorRole.Button, QColor("#2e3238"))
+    pal.setColor(QPalette.ColorRole.ButtonText, text)
+    pal.setColor(QPalette.ColorRole.BrightText, QColor("#ff6b6b"))
+    pal.setColor(QPalette.ColorRole.Mid, mid)
+    pal.setColor(QPalette.ColorRole.Dark, QColor("#15171a"))
+    pal.setColor(QPalette.ColorRole.Light, QColor("#464b53"))
+    pal.setColor(QPalette.ColorRole.Highlight, QColor("#3d7bd9"))
+    pal.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+    pal.setColor(QPalette.ColorRole.Link, QColor("#6aa9ff"))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor("#7a7f87"))
+    app.setPalette(pal)
+
+
+def make_application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts, True)
+        app = QApplication([sys.argv[0] if sys.argv else "demixer"])
+    app.setApplicationName("Demixer")
+    app.setOrganizationName("Demixer")
+    app.setApplicationDisplayName("Demixer")
+    return app
+
+
+def run_app(args) -> int:
+    """Open the window as the command line asks; returns the exit status."""
+    t0 = time.perf_counter()
+    app = make_application()
+    apply_theme(app)
+    from demixer.gui.main_window import MainWindow  # after the QApplication exists
+
+    screenshot = getattr(args, "screenshot", None)
+    win = MainWindow(scripted=bool(screenshot))
+    status = {"code": EXIT_OK}
+
+    def finish(code: int) -> None:
+        status["code"] = code
+        win.stop_runs()
+        app.exit(code)
+
+    def shoot() -> None:
+        app.processEvents()
+        ok = win.grab().save(screenshot)
+        if not ok:
+            print(f"demixer: error: {screenshot}: cannot write the PNG", file=sys.stderr)
+        finish(EXIT_OK if ok else EXIT_FAILED)
+
+    def after_run(record) -> None:
+        if screenshot:
+            QTimer.singleShot(150, shoot)
+
+    def on_failed(_msg: str) -> None:
+        if screenshot:
+            finish(EXIT_FAILED)
+
+    def load() -> None:
+        file = getattr(args, "file", None)
+        score = getattr(args, "score", None)
+        ok = win.open_audio(file, score) if file else win.open_demo()
+        if not ok:
+            if screenshot:
+                finish(EXIT_FAILED)
+            return
+        if getattr(args, "run", False):
+            win.run_finished.connect(after_run)
+            win.run_failed.connect(on_failed)
+            if win.start_run() is None and screenshot:
+                finish(EXIT_FAILED)
+        elif screenshot:
+            QTimer.singleShot(150, shoot)
+
+    win.show()
+    win.startup_time = time.perf_counter() - t0
+    QTimer.singleShot(0, load)
+    code = app.exec()
+    win.stop_runs()
+    win.close()
+    return status["code"] if code == 0 else code
