@@ -258,7 +258,10 @@ def evaluate_folders(reference: Path, estimate: Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(R, E, compute_permutation=False)
-    rows = {n: {"sdr": float(a), "sir": float(b), "sar": float(c)} for n, a, b, c in zip(names, sdr, sir, sar, strict=True)}
+    rows = {
+        n: {"sdr": float(a), "sir": float(b), "sar": float(c)}
+        for n, a, b, c in zip(names, sdr, sir, sar, strict=True)
+    }
     mean = {k: float(np.mean([r[k] for r in rows.values()])) for k in ("sdr", "sir", "sar")}
     return {"sources": rows, "mean": mean, "missing": [n for n in refs if n not in ests]}
 

@@ -16,9 +16,9 @@ Speed (see DESIGN.md §2.6 and benchmarks/bench_nmf.py):
   iteration that is 8KNR flops in four GEMMs, plus four K × N passes and the log for the loss (about
   1.2× the GEMM time here; sklearn skips the loss).
 * Entries that multiplicative updates shrink below ε²·max (ε = the dtype's machine epsilon) are set
-  to exactly 0 after the updates of every fifth iteration (1, 6, 11, …). Left alone they become subnormal floats within ~50 iterations and
-  slow every GEMM they enter by up to 30× (benchmarks/bench_nmf.py measured 128 ms instead of 14 ms
-  per Euclidean iteration). They are far below anything float32 can add to W·H, and a zero stays
+  to exactly 0 after the updates of every fifth iteration (1, 6, 11, …). Left alone they become
+  subnormal floats within ~50 iterations and slow every GEMM they enter by up to 30×
+  (benchmarks/bench_nmf.py measured 128 ms instead of 14 ms per Euclidean iteration). They are far below anything float32 can add to W·H, and a zero stays
   zero, so constraints are unaffected.
 * Buffers are allocated once per run, not per iteration.
 """
