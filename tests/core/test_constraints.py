@@ -19,6 +19,7 @@ from demixer.core.constraints import (
     harmonic_template,
     is_struck_or_plucked,
     onset_template,
+    onset_verdict,
     split_by_pitch,
 )
 from demixer.core.notes import Note, pitch_to_hz
@@ -236,7 +237,10 @@ def test_default_onset_policy_from_programs():
     unknown = [Note(0, 1, 60, "x")]
     assert default_onset_policy("rh", piano) is True
     assert default_onset_policy("soprano", violin) is False
-    assert default_onset_policy("x", unknown) is True  # piano-like default
+    assert default_onset_policy("x", unknown) is True  # components made; the staged fit decides from audio
+    assert (onset_verdict("rh", piano), onset_verdict("soprano", violin), onset_verdict("x", unknown)) == (
+        True, False, None
+    )
     assert ScoreParams().onset_templates is default_onset_policy
     # mixed programs: the majority of notes with a known family decides, ties → struck
     two_violins = [Note(0, 1, 60, "g", program=40), Note(1, 2, 60, "g", program=41), piano[0], unknown[0]]
@@ -313,11 +317,12 @@ def test_build_two_groups_sharing_a_pitch_get_separate_components():
     assert init.W0.dtype == np.float32 and init.H0.dtype == np.float32
     # the two C4 components share the template but not the activation
     np.testing.assert_array_equal(init.W0[:, 0], init.W0[:, 3])
-    tmpl, allow = harmonic_template(60, K, SR, N_FFT)
+    d = ScoreParams()  # the defaults (tol_pitch 4 %, n_harmonics 20, tolerances 0.25 s before / 0.5 s after)
+    tmpl, allow = harmonic_template(60, K, SR, N_FFT, tol=d.tol_pitch, n_harmonics=d.n_harmonics)
     np.testing.assert_array_equal(init.W0[:, 0], tmpl)
     np.testing.assert_array_equal(init.allow_W[:, 0], allow)
-    rh_c4 = activation_regions([(0.0, 1.0)], 150, SR, HOP, 0.15, 0.5)
-    lh_c4 = activation_regions([(1.0, 2.0)], 150, SR, HOP, 0.15, 0.5)
+    rh_c4 = activation_regions([(0.0, 1.0)], 150, SR, HOP, d.tol_note_pre, d.tol_note_post)
+    lh_c4 = activation_regions([(1.0, 2.0)], 150, SR, HOP, d.tol_note_pre, d.tol_note_post)
     np.testing.assert_array_equal(init.allow_H[0], rh_c4)
     np.testing.assert_array_equal(init.allow_H[3], lh_c4)
     assert not np.array_equal(rh_c4, lh_c4)
@@ -332,8 +337,9 @@ def test_build_per_pitch_when_not_per_group():
     assert by_pitch[48].source == "lh" and by_pitch[64].source == "rh"
     assert [c.name for c in init.components] == ["E4 rh", "C3 lh", "C4"]  # source "" last
     r60 = [c.pitch for c in init.components].index(60)
+    d = ScoreParams()
     np.testing.assert_array_equal(
-        init.allow_H[r60], activation_regions([(0.0, 1.0), (1.0, 2.0)], 150, SR, HOP, 0.15, 0.5)
+        init.allow_H[r60], activation_regions([(0.0, 1.0), (1.0, 2.0)], 150, SR, HOP, d.tol_note_pre, d.tol_note_post)
     )
 
 
@@ -400,7 +406,7 @@ def test_build_clips_and_ignores_notes_beyond_frames():
     t_last = t_frame(n_frames - 1)
     init = build([Note(t_last + 0.1, t_last + 1.0, 60, "a")], n_frames=n_frames, onset_templates=False)
     assert init.allow_H[0, -1] and init.allow_H[0].sum() == len(
-        [n for n in range(n_frames) if t_frame(n) >= t_last + 0.1 - 0.15]
+        [n for n in range(n_frames) if t_frame(n) >= t_last + 0.1 - ScoreParams().tol_note_pre]
     )
     with pytest.raises(ValueError, match="frames"):
         build([Note(5.0, 6.0, 62, "a")], n_frames=n_frames)

@@ -163,11 +163,15 @@ def cmd_separate(argv: list[str]) -> int:
     from demixer.engine.separation import analyse, fit, initialise, stems
     from demixer.io.audio import read_audio, write_audio
     from demixer.io.errors import InputError
+    from demixer.io.limits import audio_warnings, check_analysable
     from demixer.io.score import clip_notes, read_score
 
     try:
         settings = _settings_from(args)
+        for line in audio_warnings(args.mix, settings.stft):  # very long recording: estimated memory
+            _warn(line)
         audio = read_audio(args.mix)
+        check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
         notes = read_score(args.score)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:

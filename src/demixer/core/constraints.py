@@ -30,6 +30,8 @@ __all__ = [
     "build_score_constraints",
     "default_onset_policy",
     "harmonic_template",
+    "onset_enabled",
+    "onset_verdict",
     "is_struck_or_plucked",
     "onset_template",
     "split_by_pitch",
@@ -269,14 +271,13 @@ def is_struck_or_plucked(program: int | None) -> bool | None:
     return None
 
 
-def default_onset_policy(group: str, notes: Sequence[Note]) -> bool:
-    """Default for ``ScoreParams.onset_templates``: onset templates for struck/plucked groups only.
+def onset_verdict(group: str, notes: Sequence[Note]) -> bool | None:
+    """What the instruments say about onset templates for a group: True for struck/plucked, False for
+    sustained, None when the score does not say (no note has a program whose family decides).
 
-    Each note votes with :func:`is_struck_or_plucked` of its program. Notes whose program is unknown
-    (None, or a family that says nothing) do not vote. Returns True when at least half of the voting
-    notes are struck/plucked, False when most are sustained, and True when no note votes: the
-    piano-like default, because scores without instrument information (CSV, most piano MIDI files)
-    are mostly piano music, where onset templates help (DESIGN.md §2.3, data README).
+    Each note votes with :func:`is_struck_or_plucked` of its program; notes whose program is unknown (None,
+    or a family that says nothing) do not vote. True when at least half of the voting notes are
+    struck/plucked, False when most are sustained.
     """
     del group  # the decision depends on the instruments only
     struck = sustained = 0
@@ -287,8 +288,21 @@ def default_onset_policy(group: str, notes: Sequence[Note]) -> bool:
         elif verdict is False:
             sustained += 1
     if struck == sustained == 0:
-        return True
+        return None
     return struck >= sustained
+
+
+def default_onset_policy(group: str, notes: Sequence[Note]) -> bool:
+    """Default for ``ScoreParams.onset_templates``: onset templates for struck/plucked groups only.
+
+    :func:`onset_verdict` when the programs decide; True when no note votes (CSV scores, most piano MIDI
+    files), so that the group *gets* onset components. With the default settings the staged fit
+    (:mod:`demixer.core.refine`, :func:`demixer.engine.separation.fit`) then decides such groups from
+    the audio — onset templates help struck/plucked instruments and cost sustained ones (DESIGN.md
+    §2.3, data README) — and silences the onset components of groups whose notes do not decay.
+    """
+    verdict = onset_verdict(group, notes)
+    return True if verdict is None else verdict
 
 
 OnsetPolicy = bool | Mapping[str, bool] | Callable[[str, Sequence[Note]], bool]
@@ -320,11 +334,19 @@ class ScoreParams:
     or a callable ``(group, notes_of_group) -> bool``. Default: :func:`default_onset_policy`.
     ``split_pitch``: when set, every note is regrouped by pitch (``< split_pitch`` → "low", else
     "high"), replacing the score's own groups; use it for scores without groups.
+
+    Defaults (measured on the dev set, benchmarks/bench_quality.py): ``tol_pitch`` 4 % (±68 cents; FMP
+    uses 5 %, which lets a band reach well into the next semitone's; 3 % is too narrow for the stretched
+    partials of a piano); ``n_harmonics`` 20 — above the 10th harmonic the bands of one comb merge into
+    a broadband block, and more of them let a low note's template soak up its neighbours' energy;
+    ``tol_note_pre`` 0.25 s and ``tol_note_post``
+    0.5 s exceed the timing errors a score may carry (±200 ms), since the staged fit re-aligns the
+    notes and then uses its own, tighter, margins (:class:`demixer.core.refine.RefineParams`).
     """
 
-    tol_pitch: float = 0.05
-    n_harmonics: int | None = None
-    tol_note_pre: float = 0.15
+    tol_pitch: float = 0.04
+    n_harmonics: int | None = 20
+    tol_note_pre: float = 0.25
     tol_note_post: float = 0.5
     onset_templates: OnsetPolicy = field(default=default_onset_policy)
     tol_onset_pre: float = 0.2
@@ -382,7 +404,8 @@ def split_by_pitch(notes: Iterable[Note], split_pitch: int) -> list[Note]:
     return out
 
 
-def _onset_enabled(policy: OnsetPolicy, group: str, notes: Sequence[Note]) -> bool:
+def onset_enabled(policy: OnsetPolicy, group: str, notes: Sequence[Note]) -> bool:
+    """Whether ``policy`` (a ``ScoreParams.onset_templates`` value) gives ``group`` onset templates."""
     if isinstance(policy, (bool, np.bool_)):
         return bool(policy)
     if isinstance(policy, Mapping):
@@ -468,7 +491,7 @@ def build_score_constraints(
         notes_by_group.setdefault(note.group, []).append(note)
         if note.group and note.group not in sources:
             sources.append(note.group)
-    onset_on = {g: _onset_enabled(params.onset_templates, g, gn) for g, gn in notes_by_group.items()}
+    onset_on = {g: onset_enabled(params.onset_templates, g, gn) for g, gn in notes_by_group.items()}
 
     # Pitch components: key → notes.
     by_key: dict[tuple[str | None, int], list[Note]] = {}

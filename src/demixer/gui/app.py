@@ -91,6 +91,8 @@ def run_app(args) -> int:
             finish(EXIT_FAILED)
 
     def load() -> None:
+        if not screenshot and win.project_io.offer_recovery():  # autosaved edits left by a crash
+            return
         file = getattr(args, "file", None)
         score = getattr(args, "score", None)
         ok = win.open_audio(file, score) if file else win.open_demo()

@@ -109,7 +109,18 @@ class MainWindow(QMainWindow):
         self._repaint_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._repaint_timer.setInterval(PANE_INTERVAL_MS)
         self._repaint_timer.timeout.connect(self._paint_pending)
+        from demixer.gui.transport import install_audition  # transport, Listen dock, File → Export
+
+        self.audition = install_audition(self)
+        from demixer.gui.editing import install_editing  # tools, overlays, Components & History docks
+
+        self.editing = install_editing(self)
         self._update_actions()
+        # .demix projects, autosave/recovery, drag-and-drop, layout (gui/project_io.py). Installed last: its
+        # Close filter must see a close first, to ask about unsaved changes before anything shuts down.
+        from demixer.gui.project_io import install_project_io
+
+        self.project_io = install_project_io(self)
 
     # ================================================================================ construction
     def _build_central(self) -> None:
@@ -310,15 +321,17 @@ class MainWindow(QMainWindow):
 
     def open_audio(self, path: str | os.PathLike[str], score: str | os.PathLike[str] | None = None) -> bool:
         """Open a recording (and its score). On a bad file: a dialog, and the current project stays."""
-        from demixer.io.audio import read_audio  # soundfile + scipy: imported after the window is shown
-
         path = os.fspath(path)
         score = os.fspath(score) if score else None
+        if path.lower().endswith(".demix"):  # a project (recent files, command line, drops)
+            return self.project_io.open_project(path)
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         try:
-            audio = read_audio(path)
+            audio = self.project_io.read_audio_checked(path)  # very long → asks; too short → InputError
         except InputError as exc:
             self.show_error("Cannot open the recording", exc.path, exc.reason)
+            return False
+        if audio is None:  # the user cancelled (very long recording)
             return False
         notes = None
         if score:
@@ -352,8 +365,11 @@ class MainWindow(QMainWindow):
         if notes is None:
             return False
         p = self.project
+        from dataclasses import replace  # the Parameters dock's tolerances; groups decided by the new score
+
+        score = replace(self.params_pane.score_params(), split_pitch=None)
         try:
-            project = self._make_project(p.audio, notes, path, stft=p.stft, score=p.score, run=p.run)
+            project = self._make_project(p.audio, notes, path, stft=p.stft, score=score, run=p.run)
         except ValueError as exc:
             self.show_error("Cannot use the score", path, str(exc))
             return False
@@ -424,6 +440,8 @@ class MainWindow(QMainWindow):
         return True
 
     def _ask_open_audio(self) -> None:
+        if not self.project_io.maybe_save_changes():
+            return
         from demixer.io.audio import SUPPORTED_AUDIO_SUFFIXES
 
         pattern = " ".join(f"*{s}" for s in SUPPORTED_AUDIO_SUFFIXES)
@@ -432,6 +450,8 @@ class MainWindow(QMainWindow):
             self.open_audio(path)
 
     def _ask_open_score(self) -> None:
+        if not self.project_io.maybe_save_changes():
+            return
         path, _ = QFileDialog.getOpenFileName(
             self, "Open score", "", "Scores (*.mid *.midi *.csv);;All files (*)"
         )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +80,11 @@ class Audio:
         return self.n_samples / self.sr
 
 
-def read_audio(path: str | os.PathLike[str]) -> Audio:
+def read_audio(path: str | os.PathLike[str], *, start: int = 0, frames: int | None = None) -> Audio:
     """Decode any file libsndfile can read (WAV, FLAC, OGG, MP3, AIFF, …) into an :class:`Audio`.
 
+    ``start``/``frames`` read only part of the file (sample frames at the file's rate; ``frames`` None:
+    to the end), e.g. the first minutes of a recording too long to analyse whole.
     Raises :class:`InputError` for a missing file, a folder, an unreadable / corrupt / unsupported
     file, an empty file and NaN or infinite samples.
     """
@@ -89,8 +93,13 @@ def read_audio(path: str | os.PathLike[str]) -> Audio:
         raise InputError(path, "file not found")
     if p.is_dir():
         raise InputError(path, "is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise InputError(path, "not an audio file or unsupported format (the file is empty: 0 bytes)")
     try:
-        data, sr = sf.read(p, dtype="float32", always_2d=True)
+        with quiet_decoder(p):
+            data, sr = sf.read(
+                p, dtype="float32", always_2d=True, start=int(start), frames=-1 if frames is None else int(frames)
+            )
     except PermissionError:
         raise InputError(path, "permission denied") from None
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError / TypeError, …
@@ -100,6 +109,30 @@ def read_audio(path: str | os.PathLike[str]) -> Audio:
     if not np.isfinite(data).all():
         raise InputError(path, "audio contains NaN or infinite samples")
     return Audio(samples=np.ascontiguousarray(data.T), sr=int(sr), path=os.fspath(path))
+
+
+@contextmanager
+def quiet_decoder(path: str | os.PathLike[str]):
+    """Around decoding an MPEG file: libsndfile's MP3 decoder (libmpg123) prints notes about corrupt
+    data straight to file descriptor 2, which would add lines to the CLI's one-line errors. They are
+    sent to /dev/null for that call only (Python's own stderr is flushed first, then restored)."""
+    if Path(path).suffix.lower() not in (".mp3", ".mp2", ".mpeg", ".mpga"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:

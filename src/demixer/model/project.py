@@ -435,6 +435,15 @@ class Project:
         self._run_counter += 1
         return f"#{self._run_counter} {model_label}"
 
+    @property
+    def run_counter(self) -> int:
+        """Runs started in this project so far (numbers the run labels; kept in project files)."""
+        return self._run_counter
+
+    @run_counter.setter
+    def run_counter(self, value: int) -> None:
+        self._run_counter = max(0, int(value))
+
     def set_run_params(self, run: RunParams) -> None:
         if run != self.run:
             self.run = run

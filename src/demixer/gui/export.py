@@ -1,0 +1,188 @@
+"""File → Export: the sources (WAV/FLAC), W and H (npy + CSV), images of the panes (PNG), the loss
+curves (CSV). The writers are in :mod:`demixer.io.export`; this module asks where and reports problems
+in a dialog that names the path and the reason (``MainWindow.show_error``).
+
+Each ``export_*`` method can also be called directly (tests, scripts): it returns the files written,
+or None after reporting an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtGui import QAction, QCursor
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu
+
+from demixer.io.errors import InputError
+from demixer.io.export import check_folder, write_factors, write_loss_csv, write_stems
+
+__all__ = ["Exporter", "install_export_menu", "PANE_IMAGES"]
+
+#: Pane images written by "Pane images (PNG)…": file name → the window's attribute.
+PANE_IMAGES = {"V.png": "v_pane", "W.png": "w_pane", "H.png": "h_pane", "loss.png": "loss_pane"}
+
+
+class Exporter(QObject):
+    def __init__(self, window: Any, audition: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.audition = audition
+        self.menu = QMenu("&Export", window)
+        self.menu.setObjectName("menu_export")
+        self.act_stems_wav = QAction("Sources as &WAV…", window)
+        self.act_stems_wav.setToolTip("One 32-bit float WAV per source; they add up to the recording")
+        self.act_stems_wav.triggered.connect(lambda: self._ask_stems("wav"))
+        self.act_stems_flac = QAction("Sources as &FLAC…", window)
+        self.act_stems_flac.setToolTip("One 24-bit FLAC per source")
+        self.act_stems_flac.triggered.connect(lambda: self._ask_stems("flac"))
+        self.act_factors = QAction("W and H (npy + &CSV)…", window)
+        self.act_factors.triggered.connect(self._ask_factors)
+        self.act_images = QAction("Pane &images (PNG)…", window)
+        self.act_images.triggered.connect(self._ask_images)
+        self.act_losses = QAction("&Loss curves (CSV)…", window)
+        self.act_losses.triggered.connect(self._ask_losses)
+        self.actions = [self.act_stems_wav, self.act_stems_flac, self.act_factors, self.act_images, self.act_losses]
+        for a in self.actions:
+            self.menu.addAction(a)
+        self.menu.aboutToShow.connect(self.update_actions)
+        window.project_changed.connect(self.update_actions)
+        self.update_actions()
+
+    def update_actions(self) -> None:
+        has = self.window.project is not None
+        for a in self.actions:
+            a.setEnabled(has)
+        if has:
+            self.act_losses.setEnabled(bool(self.window.project.runs))
+
+    # ------------------------------------------------------------------------------ helpers
+    def _start_dir(self) -> str:
+        saved = QSettings().value("export_dir", "")
+        if isinstance(saved, str) and saved and os.path.isdir(saved):
+            return saved
+        p = self.window.project
+        path = getattr(getattr(p, "audio", None), "path", None)
+        return str(Path(path).parent) if path else str(Path.home())
+
+    def _remember(self, folder: str | os.PathLike[str]) -> None:
+        QSettings().setValue("export_dir", os.fspath(folder))
+
+    def _done(self, what: str, where: str | os.PathLike[str]) -> None:
+        self.window.statusBar().showMessage(f"Exported {what} to {os.fspath(where)}", 8000)
+
+    def _fail(self, title: str, exc: InputError) -> None:
+        self.window.show_error(title, exc.path, exc.reason)
+
+    # ------------------------------------------------------------------------------ sources
+    def _ask_stems(self, fmt: str) -> None:
+        title = f"Export the sources ({fmt.upper()}) to"
+        folder = QFileDialog.getExistingDirectory(self.window, title, self._start_dir())
+        if folder:
+            self.export_stems(folder, fmt)
+
+    def export_stems(self, folder: str | os.PathLike[str], fmt: str = "wav") -> list[Path] | None:
+        """The sources of the project's current W·H, as ``demixer separate`` writes them."""
+        p = self.window.project
+        if p is None:
+            return None
+        try:
+            check_folder(folder)
+            QApplication.setOverrideCursor(QCursor(Qt.CursorShape.WaitCursor))
+            try:
+                stem_set = self.audition.current_stems()
+            finally:
+                QApplication.restoreOverrideCursor()
+            written = write_stems(folder, stem_set.as_dict(), stem_set.sr, fmt)
+        except InputError as exc:
+            self._fail("Cannot export the sources", exc)
+            return None
+        self._remember(folder)
+        self._done(f"{len(written)} sources ({fmt.upper()})", folder)
+        return written
+
+    # ------------------------------------------------------------------------------ factors
+    def _ask_factors(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Export W and H to", self._start_dir())
+        if folder:
+            self.export_factors(folder)
+
+    def export_factors(self, folder: str | os.PathLike[str]) -> list[Path] | None:
+        p = self.window.project
+        if p is None:
+            return None
+        try:
+            written = write_factors(
+                folder, p.W, p.H, [c.name for c in p.components], p.analysis.freqs, p.analysis.times
+            )
+        except InputError as exc:
+            self._fail("Cannot export W and H", exc)
+            return None
+        self._remember(folder)
+        self._done("W and H (npy, CSV)", folder)
+        return written
+
+    # ------------------------------------------------------------------------------ images
+    def _ask_images(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Export pane images to", self._start_dir())
+        if folder:
+            self.export_images(folder)
+
+    def export_images(self, folder: str | os.PathLike[str]) -> list[Path] | None:
+        try:
+            out = check_folder(folder)
+            written = []
+            for name, attr in PANE_IMAGES.items():
+                widget = getattr(self.window, attr, None)
+                if widget is None:
+                    continue
+                path = out / name
+                if not widget.grab().save(str(path), "PNG"):
+                    raise InputError(path, "the image could not be written")
+                written.append(path)
+        except InputError as exc:
+            self._fail("Cannot export the pane images", exc)
+            return None
+        self._remember(folder)
+        self._done(f"{len(written)} pane images", folder)
+        return written
+
+    # ------------------------------------------------------------------------------ losses
+    def _ask_losses(self) -> None:
+        start = os.path.join(self._start_dir(), "losses.csv")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export the loss curves", start, "CSV (*.csv)")
+        if path:
+            self.export_losses(path)
+
+    def export_losses(self, path: str | os.PathLike[str]) -> Path | None:
+        p = self.window.project
+        if p is None:
+            return None
+        try:
+            written = write_loss_csv(path, p.runs)
+        except InputError as exc:
+            self._fail("Cannot export the loss curves", exc)
+            return None
+        self._remember(Path(path).parent)
+        self._done(f"{len(p.runs)} loss curves", path)
+        return written
+
+
+def install_export_menu(window: Any, audition: Any) -> Exporter:
+    """File → Export submenu, placed before "Save window image…" (or before Quit, or at the end)."""
+    exporter = Exporter(window, audition)
+    file_menu = None
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == "File":
+            file_menu = action.menu()
+            break
+    if file_menu is None:
+        file_menu = window.menuBar().addMenu("&File")
+    before = getattr(window, "act_screenshot", None) or getattr(window, "act_quit", None)
+    if before is not None and before in file_menu.actions():
+        file_menu.insertMenu(before, exporter.menu)
+    else:
+        file_menu.addMenu(exporter.menu)
+    return exporter

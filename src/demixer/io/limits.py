@@ -1,0 +1,183 @@
+"""Checks made before a recording is analysed: is it long enough, and will it fit in memory?
+
+* :func:`probe_audio` reads only the header of a file (length, rate, channels), so that a very long
+  recording can be refused or cut *before* it is decoded.
+* :func:`estimate_memory` is a rough upper estimate of what analysing and running a model on a
+  recording needs: the decoded samples, the analysis STFT, V and its dB image, and a run's working
+  copies (a few K × N arrays). It is linear in the length, so :func:`frames_that_fit` inverts it.
+* :func:`memory_limit`: above it the GUI asks (analyse everything / only the first part / cancel) and
+  the CLI prints a warning line. 2 GiB, or ``$DEMIXER_MEMORY_LIMIT`` (bytes; suffixes K, M, G allowed).
+* :func:`check_analysable` refuses audio shorter than one analysis frame (n_fft samples at the
+  analysis rate): there is nothing to decompose in it.
+
+Pure Python + soundfile; every problem with a file is an :class:`~demixer.io.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from demixer.io.errors import InputError
+
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT",
+    "AudioInfo",
+    "audio_warnings",
+    "check_analysable",
+    "estimate_memory",
+    "format_bytes",
+    "format_duration",
+    "frames_that_fit",
+    "memory_limit",
+    "probe_audio",
+]
+
+DEFAULT_MEMORY_LIMIT = 2 * 1024**3
+#: K × N float32 arrays alive at the peak of an analysis + run: complex STFT (2), V, its dB image,
+#: the job's copy of V, W·H and the ratio V / W·H of a KL update, two spare temporaries.
+_KN_ARRAYS = 10
+#: Bytes per decoded sample frame per channel and per analysis-rate sample (float32, kept twice:
+#: the decoded file and the downmix / resampled copy).
+_SAMPLE_COPIES = 2
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says: ``frames`` sample frames of ``channels`` channels at ``sr`` Hz."""
+
+    path: str
+    frames: int
+    sr: int
+    channels: int
+    format: str = ""
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sr if self.sr > 0 else 0.0
+
+
+def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
+    """Read a file's header only. Raises :class:`InputError` like ``read_audio`` would."""
+    import soundfile as sf
+
+    from demixer.io.audio import quiet_decoder
+
+    p = Path(path)
+    shown = os.fspath(path)
+    if not p.exists():
+        raise InputError(shown, "file not found")
+    if p.is_dir():
+        raise InputError(shown, "is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise InputError(shown, "not an audio file or unsupported format (the file is empty: 0 bytes)")
+    try:
+        with quiet_decoder(p):
+            info = sf.info(os.fspath(p))
+    except PermissionError:
+        raise InputError(shown, "permission denied") from None
+    except Exception as e:  # LibsndfileError, RuntimeError, …
+        text = " ".join(str(e).split()) or type(e).__name__
+        raise InputError(shown, f"not an audio file or unsupported format ({text})") from None
+    return AudioInfo(shown, max(0, int(info.frames)), int(info.samplerate), int(info.channels), str(info.format))
+
+
+def _stft_numbers(stft: Any) -> tuple[int, int, int]:
+    """(n_fft, hop, sr) of an ``STFTParams`` (defaults when None, without importing scipy)."""
+    if stft is None:
+        return 2048, 512, 22050
+    return int(stft.n_fft), int(stft.hop), int(stft.sr)
+
+
+def estimate_memory(frames: int, sr: int, channels: int, stft: Any = None) -> int:
+    """Rough upper estimate, in bytes, of the memory needed to analyse ``frames`` sample frames of
+    ``channels`` channels at ``sr`` Hz with ``stft`` (an ``STFTParams``; defaults when None) and run a
+    model on it."""
+    n_fft, hop, sr_a = _stft_numbers(stft)
+    frames = max(0, int(frames))
+    n_a = math.ceil(frames * sr_a / max(1, int(sr)))  # samples at the analysis rate
+    n_frames = -(-n_a // hop) + 1
+    kn = (n_fft // 2 + 1) * n_frames
+    samples = 4 * frames * max(1, int(channels)) * _SAMPLE_COPIES + 4 * n_a * _SAMPLE_COPIES
+    return int(samples + 4 * kn * _KN_ARRAYS)
+
+
+def frames_that_fit(limit: int, sr: int, channels: int, stft: Any = None) -> int:
+    """The longest prefix (in sample frames, whole seconds) whose :func:`estimate_memory` is ≤ ``limit``."""
+    per_second = max(1, estimate_memory(int(sr) * 60, sr, channels, stft) / 60.0)
+    seconds = max(1, int(limit // per_second))
+    while seconds > 1 and estimate_memory(seconds * int(sr), sr, channels, stft) > limit:
+        seconds -= 1
+    return seconds * int(sr)
+
+
+def _parse_bytes(text: str) -> int | None:
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = 1
+    for suffix, s in (("K", 1024), ("M", 1024**2), ("G", 1024**3), ("T", 1024**4)):
+        if t.endswith(suffix):
+            t, scale = t[:-1], s
+            break
+    try:
+        value = float(t)
+    except ValueError:
+        return None
+    return int(value * scale) if math.isfinite(value) and value > 0 else None
+
+
+def memory_limit() -> int:
+    """The memory above which a recording is "very long": ``$DEMIXER_MEMORY_LIMIT`` or 2 GiB."""
+    raw = os.environ.get("DEMIXER_MEMORY_LIMIT")
+    if raw:
+        parsed = _parse_bytes(raw)
+        if parsed is not None:
+            return parsed
+    return DEFAULT_MEMORY_LIMIT
+
+
+def format_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def audio_warnings(path: str | os.PathLike[str], stft: Any = None, limit: int | None = None) -> list[str]:
+    """Warnings (one line each, naming the file) about a recording before it is read: today only
+    "very long". Unreadable files give no warning here (reading them gives the error)."""
+    try:
+        info = probe_audio(path)
+    except InputError:
+        return []
+    limit = memory_limit() if limit is None else int(limit)
+    need = estimate_memory(info.frames, info.sr, info.channels, stft)
+    if need <= limit:
+        return []
+    return [
+        f"{os.fspath(path)}: very long recording ({format_duration(info.duration)}, {info.channels} channels at "
+        f"{info.sr} Hz): analysing it needs about {format_bytes(need)} of memory "
+        f"(limit {format_bytes(limit)}, set DEMIXER_MEMORY_LIMIT to change)"
+    ]
+
+
+def check_analysable(audio: Any, stft: Any = None) -> None:
+    """Raise :class:`InputError` (naming the file) when ``audio`` is shorter than one analysis frame."""
+    n_fft, _, sr_a = _stft_numbers(stft)
+    n_a = math.ceil(int(audio.n_samples) * sr_a / int(audio.sr))
+    if n_a < n_fft:
+        where = audio.path or "audio"
+        raise InputError(
+            where,
+            f"audio is too short to analyse: {audio.n_samples} samples ({audio.duration * 1000:.1f} ms) is "
+            f"shorter than one analysis frame ({n_fft} samples, {n_fft / sr_a * 1000:.0f} ms at {sr_a} Hz)",
+        )

@@ -1,0 +1,1175 @@
+"""Project files (``.demix``, DESIGN.md §5): save and load a :class:`~demixer.model.project.Project`.
+
+A project file is a zip archive of three members:
+
+``project.json``
+    ``schema_version``; the audio reference (path *relative to the project file*, the absolute path as
+    a fallback, sha256, size in bytes, sample rate, channels and the frames used); the STFT, score and
+    run parameters; components, sources, score notes; the run history (metadata: label, model,
+    iterations, how it stopped, elapsed time) and the run counter.
+``arrays.npz``
+    ``W``, ``H``, ``W_E`` (the NAE encoder, when present), ``allow_W``, ``allow_H``, ``W0``, ``H0`` and one
+    loss curve ``loss_<i>`` per run, in their own dtypes (bit-exact round trip). Stored uncompressed in
+    the zip; the npz inside is deflated (``numpy.load`` reads it as is).
+``view.json``
+    The window's display state; opaque here (any JSON object, written and read back as is).
+
+V is not stored: loading re-reads the audio and recomputes V with the saved STFT parameters, then
+checks that the arrays fit it.
+
+Writing is atomic: a temporary file in the target folder, flushed and fsync'ed, then ``os.replace``d
+over the target, so an interrupted save leaves the previous file intact.
+
+Reading trusts nothing: member names (no path traversal), declared sizes (a cap on the total
+uncompressed size, also inside the npz, defeats zip bombs), JSON types, array dtypes (no object
+arrays: pickles are refused), shapes, NaN/Inf/negative values. Every problem is an
+:class:`~demixer.io.errors.InputError` naming the project file and the reason. Older schema versions are
+migrated (:func:`migrate`); newer ones are refused.
+
+The audio: :func:`load_project` looks for it at the relative path, then at the absolute one. Not found
+→ :class:`AudioNotFoundError` (the GUI asks for the file and calls again with ``audio_path``). Found but
+different (size or sha256) → :class:`AudioMismatchError`; ``allow_mismatch=True`` loads it anyway (the
+GUI asks first; the arrays must still fit the new audio's analysis, else an error) and adds a warning.
+
+Pure Python + numpy (+ soundfile through ``io.audio``); the engine's ``analyse`` is imported when a
+project is loaded (as ``Project.from_audio`` does). No Qt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import uuid
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from demixer.core.constraints import ScoreParams, default_onset_policy
+from demixer.core.notes import Note
+from demixer.io.errors import InputError
+from demixer.model.project import (
+    MODEL_NAMES,
+    RESIDUAL_COLOUR,
+    SOURCE_PALETTE,
+    Component,
+    Project,
+    RunParams,
+    RunRecord,
+    Source,
+)
+
+__all__ = [
+    "PROJECT_SUFFIX",
+    "SCHEMA_VERSION",
+    "MEMBERS",
+    "AudioMismatchError",
+    "AudioNotFoundError",
+    "LoadedProject",
+    "ProjectFile",
+    "ProjectPayload",
+    "file_sha256",
+    "load_project",
+    "max_project_bytes",
+    "migrate",
+    "read_project_file",
+    "save_project",
+    "snapshot_project",
+    "write_payload",
+]
+
+PROJECT_SUFFIX = ".demix"
+SCHEMA_VERSION = 1
+PROJECT_JSON, ARRAYS_NPZ, VIEW_JSON = "project.json", "arrays.npz", "view.json"
+MEMBERS = (PROJECT_JSON, ARRAYS_NPZ, VIEW_JSON)
+DEFAULT_MAX_PROJECT_BYTES = 2 * 1024**3
+_MAX_JSON_BYTES = {PROJECT_JSON: 256 * 1024**2, VIEW_JSON: 16 * 1024**2}
+_MAX_MEMBERS = 64  # in the archive and in the npz: a project has a few, plus one loss curve per run
+_MAX_RUNS = 10_000
+_FACTORS = ("W", "H", "W0", "H0", "W_E")
+_MASKS = ("allow_W", "allow_H")
+_ARRAY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def max_project_bytes() -> int:
+    """Cap on a project's total uncompressed size: ``$DEMIXER_MAX_PROJECT_BYTES`` or 2 GiB."""
+    raw = os.environ.get("DEMIXER_MAX_PROJECT_BYTES", "")
+    try:
+        value = int(raw)
+    except ValueError:
+        return DEFAULT_MAX_PROJECT_BYTES
+    return value if value > 0 else DEFAULT_MAX_PROJECT_BYTES
+
+
+class AudioNotFoundError(InputError):
+    """The project's recording is neither at its relative nor at its absolute path."""
+
+    def __init__(self, project_path: str, expected: str) -> None:
+        self.expected = expected
+        super().__init__(project_path, f"its recording {expected} was not found (moved or deleted?)")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.expected))
+
+
+class AudioMismatchError(InputError):
+    """A file was found where the recording should be, but it is not the recording that was saved."""
+
+    def __init__(self, project_path: str, audio_path: str, what: str) -> None:
+        self.audio_path = audio_path
+        self.what = what
+        super().__init__(
+            project_path,
+            f"the recording {audio_path} is not the one the project was saved with ({what})",
+        )
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.audio_path, self.what))
+
+
+# ============================================================================================ hashing
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike[str], *, cached: bool = False) -> str:
+    """sha256 of a file (hex). ``cached``: reuse the digest computed for the same (path, size, mtime)
+    (saving; file times are coarse, so loading, which checks the file, always reads it)."""
+    p = os.path.abspath(os.fspath(path))
+    st = os.stat(p)
+    key = (p, st.st_size, st.st_mtime_ns)
+    digest = _hash_cache.get(key) if cached else None
+    if digest is None:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        if len(_hash_cache) > 64:
+            _hash_cache.clear()
+        _hash_cache[key] = digest
+    return digest
+
+
+# ============================================================================================ saving
+@dataclass(eq=False)
+class ProjectPayload:
+    """Everything a project file holds, detached from the live project (copies of the arrays), so it
+    can be written in another thread while the user keeps editing."""
+
+    meta: dict
+    arrays: dict[str, np.ndarray]
+    view: dict
+
+
+def _rel_posix(target: str, start: str) -> str | None:
+    try:
+        return Path(os.path.relpath(target, start)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return None
+
+
+def _onset_policy_json(policy: Any) -> Any:
+    if isinstance(policy, (bool, np.bool_)):
+        return bool(policy)
+    if isinstance(policy, Mapping):
+        return {str(k): bool(v) for k, v in policy.items()}
+    return "default"  # default_onset_policy (a callable cannot be stored)
+
+
+def _dc_json(obj: Any) -> dict:
+    """A parameters dataclass as JSON: every field whose value JSON can hold (a callable, e.g. the default
+    onset policy, is written as "default": the loader puts the default back)."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if f.name == "onset_templates":
+            v = _onset_policy_json(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, np.generic):
+            v = v.item()
+        if v is None or isinstance(v, (bool, int, float, str, list, dict)):
+            out[f.name] = v
+    return out
+
+
+def _params_json(project: Project) -> dict:
+    # V's compression is the analysis' own (the run settings may have changed since V was computed)
+    compress = getattr(project.analysis, "compress", project.run.compress)
+    return {
+        "stft": _dc_json(project.stft),
+        "analysis": {"compress": None if compress is None else float(compress)},
+        "score": _dc_json(project.score),
+        "run": _dc_json(project.run),
+    }
+
+
+def snapshot_project(
+    project: Project,
+    path: str | os.PathLike[str],
+    view: Mapping | None = None,
+    *,
+    origin: str | os.PathLike[str] | None = None,
+) -> ProjectPayload:
+    """The payload of ``project`` saved at ``path`` (paths are made relative to ``path``'s folder).
+
+    ``origin`` (recovery files): the project file these edits belong to. Raises :class:`InputError`
+    when the project cannot be saved (no audio file)."""
+    target = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(target)
+    audio = project.audio
+    audio_file = getattr(audio, "path", None)
+    if not audio_file:
+        raise InputError(target, "the recording was not read from a file, so the project cannot refer to it")
+    audio_abs = os.path.abspath(os.fspath(audio_file))
+    try:
+        size = os.path.getsize(audio_abs)
+        digest = file_sha256(audio_abs, cached=True)
+    except OSError as e:
+        raise InputError(target, f"cannot read the recording {audio_abs} ({e.strerror or e})") from None
+    score_ref = None
+    if project.score_path:
+        score_abs = os.path.abspath(os.fspath(project.score_path))
+        score_ref = {"path": _rel_posix(score_abs, folder), "absolute": score_abs}
+    runs_meta = []
+    arrays: dict[str, np.ndarray] = {
+        "W": np.array(project.W, copy=True),
+        "H": np.array(project.H, copy=True),
+        "allow_W": np.array(project.allow_W, dtype=bool, copy=True),
+        "allow_H": np.array(project.allow_H, dtype=bool, copy=True),
+        "W0": np.array(project.W0, copy=True),
+        "H0": np.array(project.H0, copy=True),
+    }
+    if project.W_E is not None:
+        arrays["W_E"] = np.array(project.W_E, copy=True)
+    for i, rec in enumerate(project.runs):
+        arrays[f"loss_{i}"] = np.asarray(rec.losses, dtype=np.float64).copy()
+        runs_meta.append(
+            {
+                "label": rec.label,
+                "model": rec.model,
+                "n_iter": int(rec.n_iter),
+                "stopped": rec.stopped,
+                "initial_loss": None if rec.initial_loss is None else float(rec.initial_loss),
+                "elapsed": float(rec.elapsed),
+            }
+        )
+    from demixer import __version__
+
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "app": f"demixer {__version__}",
+        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "audio": {
+            "path": _rel_posix(audio_abs, folder),
+            "absolute": audio_abs,
+            "sha256": digest,
+            "size": int(size),
+            "sr": int(audio.sr),
+            "channels": int(audio.channels),
+            "start": 0,
+            "frames": int(audio.n_samples),
+        },
+        "score_path": score_ref,
+        **_params_json(project),
+        "shape": {"K": project.n_bins, "N": project.n_frames, "R": project.n_components},
+        "components": [_dc_json(c) for c in project.components],
+        "sources": [_dc_json(so) for so in project.sources],
+        "notes": [
+            {
+                "onset": float(n.onset),
+                "offset": float(n.offset),
+                "pitch": int(n.pitch),
+                "group": n.group,
+                "velocity": None if n.velocity is None else int(n.velocity),
+                "program": None if n.program is None else int(n.program),
+            }
+            for n in project.notes
+        ],
+        "runs": runs_meta,
+        "run_counter": int(project.run_counter),
+        "origin": None if origin is None else os.path.abspath(os.fspath(origin)),
+    }
+    view_dict = json.loads(json.dumps(dict(view or {})))  # a JSON copy: fails here, not mid-write
+    return ProjectPayload(meta, arrays, view_dict)
+
+
+def _fsync_folder(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_payload(payload: ProjectPayload, path: str | os.PathLike[str]) -> None:
+    """Write ``payload`` to ``path`` atomically (temp file in the same folder, fsync, ``os.replace``).
+
+    On any failure the temporary file is removed, the previous file at ``path`` (if any) is left as it
+    was, and :class:`InputError` is raised."""
+    target = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise InputError(target, f"folder {folder} does not exist")
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as fh:
+            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+                zf.writestr(PROJECT_JSON, json.dumps(payload.meta, indent=1, ensure_ascii=False))
+                info = zipfile.ZipInfo(ARRAYS_NPZ, date_time=_zip_time())
+                info.compress_type = zipfile.ZIP_STORED  # the npz inside is deflated already
+                with zf.open(info, "w", force_zip64=True) as raw:
+                    _write_npz(raw, payload.arrays)
+                zf.writestr(VIEW_JSON, json.dumps(payload.view, indent=1, ensure_ascii=False))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, InputError):
+            raise
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        reason = (getattr(e, "strerror", None) or " ".join(str(e).split())) or type(e).__name__
+        raise InputError(target, f"cannot write the project ({reason}); the previous file is unchanged") from None
+    _fsync_folder(folder)
+
+
+def _zip_time() -> tuple[int, int, int, int, int, int]:
+    t = _dt.datetime.now()
+    return (max(1980, t.year), t.month, t.day, t.hour, t.minute, t.second)
+
+
+def _write_npz(raw, arrays: Mapping[str, np.ndarray]) -> None:
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True) as npz:
+        for name, a in arrays.items():
+            with npz.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asarray(a), allow_pickle=False)
+
+
+def save_project(
+    project: Project,
+    path: str | os.PathLike[str],
+    view: Mapping | None = None,
+    *,
+    origin: str | os.PathLike[str] | None = None,
+) -> None:
+    """Save ``project`` (and the window's ``view`` state) to ``path``, atomically."""
+    write_payload(snapshot_project(project, path, view, origin=origin), path)
+
+
+# ============================================================================================ reading
+class _Bad(Exception):
+    """A problem inside the file; becomes ``InputError(project path, message)``."""
+
+
+@dataclass(eq=False)
+class ProjectFile:
+    """A project file read and checked, before its audio is looked at.
+
+    ``meta`` is the current schema's ``project.json`` (after migration), ``arrays`` the checked arrays,
+    ``view`` the display state ({} when missing or unreadable; see ``warnings``)."""
+
+    path: str
+    meta: dict
+    arrays: dict[str, np.ndarray]
+    view: dict
+    schema_version: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str | None:
+        return self.meta.get("origin")
+
+
+def _member_name_ok(name: str) -> bool:
+    if not name or name.startswith(("/", "\\")) or "\\" in name or "\x00" in name:
+        return False
+    if re.match(r"^[A-Za-z]:", name):
+        return False
+    return ".." not in name.split("/")
+
+
+def read_project_file(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> ProjectFile:
+    """Open ``path``, check the archive, parse and check ``project.json`` (migrating older schemas) and
+    ``arrays.npz``; ``view.json`` is read when present. Does not touch the audio."""
+    shown = os.fspath(path)
+    cap = max_project_bytes() if max_bytes is None else int(max_bytes)
+    p = Path(shown)
+    if not p.exists():
+        raise InputError(shown, "file not found")
+    if p.is_dir():
+        raise InputError(shown, "is a folder, not a project file")
+    if p.stat().st_size == 0:
+        raise InputError(shown, "file is empty (0 bytes)")
+    try:
+        with open(p, "rb") as fh:
+            try:
+                zf = zipfile.ZipFile(fh)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+                raise _Bad("not a Demixer project (not a zip archive, or a truncated one)") from None
+            with zf:
+                members = _check_members(zf, cap)
+                meta_raw = _read_json(zf, members, PROJECT_JSON, required=True)
+                arrays = _read_npz(zf.read(members[ARRAYS_NPZ]), cap) if ARRAYS_NPZ in members else None
+                warnings: list[str] = []
+                view: dict = {}
+                if VIEW_JSON in members:
+                    try:
+                        v = _read_json(zf, members, VIEW_JSON, required=False)
+                        if isinstance(v, dict):
+                            view = v
+                        else:
+                            warnings.append("view.json is not a JSON object; using the default view")
+                    except _Bad as e:
+                        warnings.append(f"{e}; using the default view")
+                else:
+                    warnings.append("no view.json; using the default view")
+        if not isinstance(meta_raw, dict):
+            raise _Bad("project.json: expected a JSON object at the top level")
+        meta, arrays, version = migrate(meta_raw, arrays)
+        if arrays is None:
+            raise _Bad(f"missing member {ARRAYS_NPZ}; not a complete Demixer project")
+        meta = _check_meta(meta)
+        _check_arrays(meta, arrays)
+        if version < SCHEMA_VERSION:
+            warnings.append(f"migrated from schema version {version}; saving writes version {SCHEMA_VERSION}")
+        return ProjectFile(shown, meta, arrays, view, version, warnings)
+    except _Bad as e:
+        raise InputError(shown, str(e)) from None
+    except PermissionError:
+        raise InputError(shown, "permission denied") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise InputError(shown, f"the archive is corrupt ({_one_line(e)})") from None
+    except (NotImplementedError, RuntimeError) as e:  # unsupported compression, encrypted members
+        raise InputError(shown, f"unsupported archive ({_one_line(e)})") from None
+    except MemoryError:
+        raise InputError(shown, "not enough memory to read the project") from None
+    except OSError as e:
+        raise InputError(shown, f"cannot read the file ({e.strerror or _one_line(e)})") from None
+
+
+def _check_members(zf: zipfile.ZipFile, cap: int) -> dict[str, zipfile.ZipInfo]:
+    infos = zf.infolist()
+    if len(infos) > _MAX_MEMBERS:
+        raise _Bad(f"the archive has {len(infos)} members; a project has {len(MEMBERS)}")
+    members: dict[str, zipfile.ZipInfo] = {}
+    total = 0
+    for info in infos:
+        name = info.filename
+        if not _member_name_ok(name):
+            raise _Bad(f"unsafe member name {name!r} in the archive (absolute path or '..'); refused")
+        if name in members:
+            raise _Bad(f"member {name!r} appears twice in the archive; refused")
+        if info.flag_bits & 0x1:
+            raise _Bad(f"member {name!r} is encrypted; refused")
+        total += int(info.file_size)
+        if total > cap:
+            raise _Bad(
+                f"the archive declares {_fmt_bytes(total)} or more uncompressed, over the limit of "
+                f"{_fmt_bytes(cap)} (set DEMIXER_MAX_PROJECT_BYTES to raise it); refused"
+            )
+        limit = _MAX_JSON_BYTES.get(name)
+        if limit is not None and info.file_size > limit:
+            raise _Bad(f"{name} declares {_fmt_bytes(info.file_size)}, over its limit of {_fmt_bytes(limit)}")
+        members[name] = info
+    if PROJECT_JSON not in members:
+        raise _Bad(f"missing member {PROJECT_JSON}; not a Demixer project")
+    return members
+
+
+def _read_json(zf: zipfile.ZipFile, members: dict, name: str, *, required: bool) -> Any:
+    raw = zf.read(members[name])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Bad(f"{name} is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise _Bad(f"{name} is not valid JSON ({_one_line(e)})") from None
+
+
+def _read_npz(data: bytes, cap: int) -> dict[str, np.ndarray]:
+    try:
+        npz = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        raise _Bad(f"{ARRAYS_NPZ} is not a valid npz archive") from None
+    out: dict[str, np.ndarray] = {}
+    with npz:
+        infos = npz.infolist()
+        if len(infos) > _MAX_RUNS + _MAX_MEMBERS:
+            raise _Bad(f"{ARRAYS_NPZ} has {len(infos)} members; refused")
+        total = sum(int(i.file_size) for i in infos)
+        if total > cap:
+            raise _Bad(
+                f"{ARRAYS_NPZ} declares {_fmt_bytes(total)} uncompressed, over the limit of {_fmt_bytes(cap)} "
+                "(set DEMIXER_MAX_PROJECT_BYTES to raise it); refused"
+            )
+        for info in infos:
+            fname = info.filename
+            key = fname[:-4] if fname.endswith(".npy") else ""
+            if not _ARRAY_NAME.match(key):
+                raise _Bad(f"{ARRAYS_NPZ}: unexpected member {fname!r}; refused")
+            if key in out:
+                raise _Bad(f"{ARRAYS_NPZ}: array {key} appears twice; refused")
+            out[key] = _read_npy(npz, info, key)
+    return out
+
+
+def _read_npy(npz: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    where = f"{ARRAYS_NPZ}: {key}"
+    fmt = np.lib.format
+    with npz.open(info) as f:
+        try:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise _Bad(f"{where}: unsupported .npy version {version}")
+        except _Bad:
+            raise
+        except Exception as e:  # ValueError for a bad header, and the like
+            raise _Bad(f"{where}: not a valid .npy array ({_one_line(e)})") from None
+        if dtype.hasobject:
+            raise _Bad(f"{where}: holds Python objects (a pickle); refused")
+        if dtype.kind not in "biuf" or dtype.subdtype is not None or dtype.names is not None:
+            raise _Bad(f"{where}: unsupported dtype {dtype}")
+        count = math.prod(shape)
+        expected = count * dtype.itemsize
+        header_len = f.tell()
+        if expected != info.file_size - header_len:
+            raise _Bad(
+                f"{where}: its header declares shape {tuple(shape)} ({_fmt_bytes(expected)}) but it holds "
+                f"{_fmt_bytes(max(0, info.file_size - header_len))}"
+            )
+    with npz.open(info) as f:
+        try:
+            a = fmt.read_array(f, allow_pickle=False)
+        except ValueError as e:
+            raise _Bad(f"{where}: cannot be read ({_one_line(e)})") from None
+    if not a.flags.writeable:
+        a = a.copy()
+    return a
+
+
+# ============================================================================================ migration
+def _v0_to_v1(meta: dict, arrays: dict | None) -> tuple[dict, dict | None]:
+    """Schema 0 (pre-release, Demixer 0.0.x): ``{"version": 0, "audio": "<path relative to the
+    project>", "stft": {n_fft, hop, sr}, "model", "n_iter", "components": [[name, pitch, kind,
+    source], …], "sources": [name, …], "notes": [[onset, offset, pitch, group], …]}``; arrays W, H,
+    allow_W, allow_H only; no checksum, no view, no run history.
+
+    → schema 1: the audio reference gains the absolute path (resolved later against the project's
+    folder, so empty here) and no checksum (not verified: a warning says so); the run parameters
+    move under "run"; components and notes become objects; sources get the palette's colours;
+    W0/H0 (the initialisation, unknown) start as copies of W and H."""
+    audio = meta.get("audio")
+    sources = meta.get("sources", [])
+    colour = {}
+    new_sources = []
+    for i, name in enumerate(sources if isinstance(sources, list) else []):
+        colour[name] = SOURCE_PALETTE[i % len(SOURCE_PALETTE)]
+        new_sources.append({"name": name, "colour": colour[name]})
+    comps = []
+    for c in meta.get("components", []):
+        name, pitch, kind, source = (list(c) + [None, None, "free", ""])[:4] if isinstance(c, list) else (c,) * 4
+        comps.append(
+            {
+                "name": name,
+                "pitch": pitch,
+                "kind": kind,
+                "source": source or "",
+                "locked": False,
+                "colour": colour.get(source, RESIDUAL_COLOUR) if isinstance(source, str) else RESIDUAL_COLOUR,
+            }
+        )
+    notes = []
+    for n in meta.get("notes", []):
+        onset, offset, pitch, group = (list(n) + [None, None, None, ""])[:4] if isinstance(n, list) else (n,) * 4
+        notes.append(
+            {"onset": onset, "offset": offset, "pitch": pitch, "group": group or "", "velocity": None, "program": None}
+        )
+    stft = dict(meta.get("stft") or {}) if isinstance(meta.get("stft"), dict) else meta.get("stft")
+    if isinstance(stft, dict):
+        stft.setdefault("window", "hann")
+    new = {
+        "schema_version": 1,
+        "app": "migrated from schema 0",
+        "audio": {
+            "path": audio,
+            "absolute": None,
+            "sha256": None,
+            "size": None,
+            "sr": None,
+            "channels": None,
+            "start": 0,
+            "frames": None,
+        },
+        "score_path": None,
+        "stft": stft,
+        "score": {},
+        "run": {"model": meta.get("model", "nmf-kl"), "n_iter": meta.get("n_iter", 100)},
+        "components": comps,
+        "sources": new_sources,
+        "notes": notes,
+        "runs": [],
+        "run_counter": 0,
+        "origin": None,
+    }
+    if arrays is not None:
+        arrays = dict(arrays)
+        for src, dst in (("W", "W0"), ("H", "H0")):
+            if src in arrays and dst not in arrays:
+                arrays[dst] = np.array(arrays[src], copy=True)
+    return new, arrays
+
+
+#: schema version → function taking (meta, arrays) of that version to the next one.
+MIGRATIONS: dict[int, Callable[[dict, dict | None], tuple[dict, dict | None]]] = {0: _v0_to_v1}
+
+
+def _schema_version(meta: dict) -> int:
+    if "schema_version" in meta:
+        v = meta["schema_version"]
+    elif meta.get("version") == 0:
+        v = 0
+    else:
+        raise _Bad("project.json: no schema_version; not a Demixer project")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _Bad(f"project.json: schema_version must be a whole number, got {v!r}")
+    return v
+
+
+def migrate(meta: dict, arrays: dict | None = None) -> tuple[dict, dict | None, int]:
+    """Bring ``project.json`` (and the arrays) of any older schema to :data:`SCHEMA_VERSION`.
+
+    Returns (meta, arrays, the version read). A newer version is refused (:class:`InputError` raised by
+    the reader; here a ``_Bad``)."""
+    version = _schema_version(meta)
+    if version > SCHEMA_VERSION:
+        raise _Bad(
+            f"saved by a newer Demixer (project schema {version}; this version reads up to {SCHEMA_VERSION}); "
+            "update Demixer to open it"
+        )
+    if version < 0:
+        raise _Bad(f"project.json: invalid schema_version {version}")
+    v = version
+    while v < SCHEMA_VERSION:
+        try:
+            meta, arrays = MIGRATIONS[v](meta, arrays)
+        except (TypeError, KeyError, IndexError, ValueError, AttributeError) as e:
+            raise _Bad(f"cannot migrate the schema {v} project ({_one_line(e)})") from None
+        v += 1
+    return meta, arrays, version
+
+
+# ============================================================================================ checking
+def _type_name(v: Any) -> str:
+    return {
+        type(None): "null",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+    }.get(type(v), type(v).__name__)
+
+
+def _want(cond: bool, where: str, what: str, value: Any) -> None:
+    if not cond:
+        shown = repr(value) if isinstance(value, (int, float, str, bool)) or value is None else _type_name(value)
+        raise _Bad(f"project.json: {where} must be {what}, got {shown}")
+
+
+def _obj(d: Any, key: str, where: str) -> dict:
+    v = d.get(key) if isinstance(d, dict) else None
+    _want(isinstance(v, dict), f"{where}{key}", "an object", v)
+    return v
+
+
+def _list(d: dict, key: str, where: str) -> list:
+    v = d.get(key, [])
+    _want(isinstance(v, list), f"{where}{key}", "a list", v)
+    return v
+
+
+def _int(d: dict, key: str, where: str, *, lo: int | None = None, hi: int | None = None, null: bool = False):
+    v = d.get(key)
+    if v is None and null:
+        return None
+    ok = isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
+    rng = f" {lo}..{hi}" if lo is not None and hi is not None else (f" >= {lo}" if lo is not None else "")
+    _want(ok, f"{where}{key}", f"a whole number{rng}" + (" or null" if null else ""), v)
+    return v
+
+
+def _num(d: dict, key: str, where: str, *, lo: float | None = None, null: bool = False, finite: bool = True):
+    v = d.get(key)
+    if v is None and null:
+        return None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    if ok and finite:
+        ok = math.isfinite(v)
+    if ok and lo is not None:
+        ok = v >= lo
+    what = "a finite number" if finite else "a number"
+    _want(ok, f"{where}{key}", what + (f" >= {lo}" if lo is not None else "") + (" or null" if null else ""), v)
+    return None if v is None else float(v)
+
+
+def _str(d: dict, key: str, where: str, *, null: bool = False, default: str | None = None):
+    v = d.get(key, default)
+    if v is None and null:
+        return None
+    _want(isinstance(v, str), f"{where}{key}", "text" + (" or null" if null else ""), v)
+    return v
+
+
+def _bool(d: dict, key: str, where: str, default: bool | None = None) -> bool:
+    v = d.get(key, default)
+    _want(isinstance(v, bool), f"{where}{key}", "true or false", v)
+    return v
+
+
+def _construct(where: str, make: Callable[[], Any]) -> Any:
+    try:
+        return make()
+    except (ValueError, TypeError) as e:
+        raise _Bad(f"project.json: {where}: {_one_line(e)}") from None
+
+
+def _window(d: dict, key: str, where: str) -> str | tuple:
+    w = d.get(key)
+    _want(isinstance(w, str) or (isinstance(w, list) and 0 < len(w) <= 4), f"{where}{key}", "a window name", w)
+    if isinstance(w, list):
+        for i, x in enumerate(w):
+            ok = isinstance(x, (str, int, float)) and not isinstance(x, bool)
+            _want(ok, f"{where}{key}[{i}]", "text or a number", x)
+        return tuple(w)
+    return w
+
+
+def _onset_policy(d: dict, key: str, where: str) -> Any:
+    policy = d.get(key)
+    if policy == "default":
+        return default_onset_policy
+    if isinstance(policy, dict):
+        for k, v in policy.items():
+            _want(isinstance(v, bool), f"{where}{key}.{k}", "true or false", v)
+        return dict(policy)
+    _want(isinstance(policy, bool), f"{where}{key}", '"default", true/false or an object', policy)
+    return policy
+
+
+def _model(d: dict, key: str, where: str) -> str:
+    v = d.get(key)
+    _want(v in MODEL_NAMES, f"{where}{key}", f"one of {', '.join(MODEL_NAMES)}", v)
+    return v
+
+
+def _bool_or_str(d: dict, key: str, where: str) -> bool | str:
+    v = d.get(key)
+    _want(isinstance(v, (bool, str)), f"{where}{key}", "true/false or a name", v)
+    return v
+
+
+#: field → checker(dict, key, where) for the parameter dataclasses; fields not listed (added by later
+#: versions of the code) must be JSON scalars and are checked by the dataclass itself.
+_STFT_CHECKS: dict[str, Callable] = {
+    "n_fft": partial(_int, lo=16, hi=1 << 20),
+    "hop": partial(_int, lo=1),
+    "window": _window,
+    "sr": partial(_int, lo=1000, hi=1_000_000),
+}
+_SCORE_CHECKS: dict[str, Callable] = {
+    "tol_pitch": partial(_num, lo=0.0),
+    "n_harmonics": partial(_int, lo=1, null=True),
+    "tol_note_pre": partial(_num, lo=0.0),
+    "tol_note_post": partial(_num, lo=0.0),
+    "onset_templates": _onset_policy,
+    "tol_onset_pre": partial(_num, lo=0.0),
+    "tol_onset_post": partial(_num, lo=0.0),
+    "per_group": _bool,
+    "split_pitch": partial(_int, lo=0, hi=128, null=True),
+}
+_RUN_CHECKS: dict[str, Callable] = {
+    "model": _model,
+    "n_iter": partial(_int, lo=1),
+    "seed": partial(_int, lo=0),
+    "normalize": _bool_or_str,
+    "alpha": partial(_num, lo=0.0),
+    "compress": partial(_num, lo=0.0, null=True),
+}
+
+_COMPONENT_CHECKS: dict[str, Callable] = {
+    "name": _str,
+    "pitch": partial(_int, lo=0, hi=127, null=True),
+    "kind": _str,
+    "source": _str,
+    "locked": _bool,
+    "colour": _str,
+}
+_SOURCE_CHECKS: dict[str, Callable] = {"name": _str, "colour": _str}
+
+
+def _dc_from_json(cls: type, d: Any, where: str, checks: dict, required: tuple[str, ...] = ()) -> Any:
+    """A parameters dataclass from its JSON object: known fields checked, unknown keys ignored, missing
+    ones left to the class' defaults (except ``required``)."""
+    _want(isinstance(d, dict), where, "an object", d)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key in required:
+        _want(key in d, f"{where}.{key}", "present", None)
+    for key, value in d.items():
+        if key not in names:
+            continue  # written by another version: ignored
+        check = checks.get(key)
+        if check is not None:
+            kwargs[key] = check(d, key, f"{where}.")
+        else:
+            ok = value is None or isinstance(value, (bool, int, float, str))
+            _want(ok, f"{where}.{key}", "a number, text, true/false or null", value)
+            kwargs[key] = value
+    return _construct(where, lambda: cls(**kwargs))
+
+
+def _check_meta(meta: dict) -> dict:
+    """Validate the schema-1 ``project.json`` and return it with typed objects added under ``_``."""
+    audio = _obj(meta, "audio", "")
+    a = "audio."
+    rel = _str(audio, "path", a, null=True)
+    absolute = _str(audio, "absolute", a, null=True)
+    _want(bool(rel) or bool(absolute), "audio.path", "a file path", rel)
+    sha = _str(audio, "sha256", a, null=True)
+    _want(sha is None or bool(_SHA256.match(sha)), "audio.sha256", "64 hex digits or null", sha)
+    _int(audio, "size", a, lo=0, null=True)
+    _int(audio, "sr", a, lo=1, null=True)
+    _int(audio, "channels", a, lo=1, null=True)
+    _int(audio, "start", a, lo=0, null=True)
+    _int(audio, "frames", a, lo=1, null=True)
+    score_ref = meta.get("score_path")
+    if score_ref is not None:
+        _want(isinstance(score_ref, dict), "score_path", "an object or null", score_ref)
+        _str(score_ref, "path", "score_path.", null=True)
+        _str(score_ref, "absolute", "score_path.", null=True)
+    _str(meta, "origin", "", null=True)
+
+    from demixer.core.stft import STFTParams
+
+    stft = _dc_from_json(STFTParams, meta.get("stft"), "stft", _STFT_CHECKS, required=("n_fft", "hop", "sr"))
+    score = _dc_from_json(ScoreParams, meta.get("score", {}), "score", _SCORE_CHECKS)
+    run = _dc_from_json(RunParams, meta.get("run", {}), "run", _RUN_CHECKS)
+    analysis = meta.get("analysis", {"compress": run.compress})
+    _want(isinstance(analysis, dict), "analysis", "an object", analysis)
+    analysis_compress = _num(analysis, "compress", "analysis.", lo=0.0, null=True)
+
+    comps = [
+        _dc_from_json(Component, c, f"components[{i}]", _COMPONENT_CHECKS, required=("name",))
+        for i, c in enumerate(_list(meta, "components", ""))
+    ]
+    sources = [
+        _dc_from_json(Source, so, f"sources[{i}]", _SOURCE_CHECKS, required=("name",))
+        for i, so in enumerate(_list(meta, "sources", ""))
+    ]
+    names = [so.name for so in sources]
+    _want(len(set(names)) == len(names), "sources", "a list of distinct names", names)
+    notes = []
+    for i, n in enumerate(_list(meta, "notes", "")):
+        w = f"notes[{i}]."
+        _want(isinstance(n, dict), f"notes[{i}]", "an object", n)
+        notes.append(
+            _construct(
+                f"notes[{i}]",
+                lambda n=n, w=w: Note(
+                    onset=_num(n, "onset", w, lo=0.0),
+                    offset=_num(n, "offset", w, lo=0.0),
+                    pitch=_int(n, "pitch", w, lo=0, hi=127),
+                    group=_str(n, "group", w, default=""),
+                    velocity=_int(n, "velocity", w, lo=0, hi=127, null=True),
+                    program=_int(n, "program", w, lo=0, hi=127, null=True),
+                ),
+            )
+        )
+    runs = []
+    run_list = _list(meta, "runs", "")
+    _want(len(run_list) <= _MAX_RUNS, "runs", f"at most {_MAX_RUNS} runs", len(run_list))
+    for i, rr in enumerate(run_list):
+        w = f"runs[{i}]."
+        _want(isinstance(rr, dict), f"runs[{i}]", "an object", rr)
+        runs.append(
+            {
+                "label": _str(rr, "label", w),
+                "model": _str(rr, "model", w),
+                "n_iter": _int(rr, "n_iter", w, lo=0),
+                "stopped": _str(rr, "stopped", w, default="finished"),
+                "initial_loss": _num(rr, "initial_loss", w, null=True, finite=False),
+                "elapsed": _num(rr, "elapsed", w, lo=0.0),
+            }
+        )
+    counter = _int({"run_counter": len(runs), **meta}, "run_counter", "", lo=0)
+    shape = meta.get("shape")
+    if shape is not None:
+        _want(isinstance(shape, dict), "shape", "an object", shape)
+        for k in ("K", "N", "R"):
+            _int(shape, k, "shape.", lo=1)
+    out = dict(meta)
+    out["_"] = {
+        "stft": stft,
+        "score": score,
+        "run": run,
+        "analysis_compress": analysis_compress,
+        "components": comps,
+        "sources": sources,
+        "notes": notes,
+        "runs": runs,
+        "run_counter": counter,
+    }
+    return out
+
+
+def _check_arrays(meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    typed = meta["_"]
+    R = len(typed["components"])
+    for name in ("W", "H", "allow_W", "allow_H", "W0", "H0"):
+        if name not in arrays:
+            raise _Bad(f"{ARRAYS_NPZ}: array {name} is missing")
+    for name, a in arrays.items():
+        where = f"{ARRAYS_NPZ}: {name}"
+        if name in _MASKS:
+            if a.dtype != np.bool_:
+                raise _Bad(f"{where} must be boolean, got {a.dtype}")
+        elif name in _FACTORS:
+            if a.dtype.kind != "f":
+                raise _Bad(f"{where} must be floating point, got {a.dtype}")
+            if a.ndim != 2:
+                raise _Bad(f"{where} must be 2-D, got shape {a.shape}")
+            if not np.isfinite(a).all():
+                raise _Bad(f"{where} contains NaN or infinite values")
+            if (a < 0).any():
+                raise _Bad(f"{where} contains negative values (factors are nonnegative)")
+        elif name.startswith("loss_"):
+            if a.ndim != 1 or a.dtype.kind != "f":
+                raise _Bad(f"{where} must be a 1-D float array, got {a.dtype} {a.shape}")
+        else:
+            raise _Bad(f"{ARRAYS_NPZ}: unexpected array {name!r}")
+    W, H = arrays["W"], arrays["H"]
+    if W.ndim != 2 or H.ndim != 2 or W.shape[1] != R or H.shape[0] != R:
+        raise _Bad(f"{ARRAYS_NPZ}: W {W.shape} and H {H.shape} do not fit the {R} components of project.json")
+    K, N = W.shape[0], H.shape[1]
+    for name, shape in (("W0", (K, R)), ("allow_W", (K, R)), ("H0", (R, N)), ("allow_H", (R, N)), ("W_E", (R, K))):
+        if name in arrays and arrays[name].shape != shape:
+            raise _Bad(f"{ARRAYS_NPZ}: {name} has shape {arrays[name].shape}, expected {shape} (from W and H)")
+    shape = meta.get("shape")
+    if shape is not None and (shape["K"], shape["N"], shape["R"]) != (K, N, R):
+        raise _Bad(
+            f"{ARRAYS_NPZ}: the arrays are K={K}, N={N}, R={R} but project.json says "
+            f"K={shape['K']}, N={shape['N']}, R={shape['R']}"
+        )
+    n_runs = len(typed["runs"])
+    for i in range(n_runs):
+        if f"loss_{i}" not in arrays:
+            raise _Bad(f"{ARRAYS_NPZ}: the loss curve loss_{i} of run {i} is missing")
+    extra = [k for k in arrays if k.startswith("loss_") and not (k[5:].isdigit() and int(k[5:]) < n_runs)]
+    if extra:
+        raise _Bad(f"{ARRAYS_NPZ}: loss curve {extra[0]} belongs to no run of project.json")
+
+
+# ============================================================================================ loading
+@dataclass(eq=False)
+class LoadedProject:
+    """A project read back: the :class:`Project`, its view state, the audio file used, warnings (to show
+    once), the project file its edits belong to (``origin``: set for recovery files) and whether the
+    recording is another file than the one saved (``audio_changed``: located by the user, or accepted
+    despite a different checksum; the project then differs from its file and is marked unsaved)."""
+
+    project: Project
+    view: dict
+    audio_path: str
+    warnings: list[str]
+    origin: str | None = None
+    audio_changed: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+
+def _audio_candidates(pf: ProjectFile) -> list[str]:
+    audio = pf.meta["audio"]
+    folder = os.path.dirname(os.path.abspath(pf.path))
+    out = []
+    if audio.get("path"):
+        rel = audio["path"]
+        out.append(rel if os.path.isabs(rel) else os.path.normpath(os.path.join(folder, rel)))
+    if audio.get("absolute"):
+        out.append(audio["absolute"])
+    if pf.origin:  # a recovery file: relative to the project the edits belong to
+        if audio.get("path") and not os.path.isabs(audio["path"]):
+            out.append(os.path.normpath(os.path.join(os.path.dirname(pf.origin), audio["path"])))
+    return list(dict.fromkeys(out))
+
+
+def _mismatch(meta_audio: dict, path: str) -> str | None:
+    """Why ``path`` is not the saved recording, or None when it is (or cannot be verified)."""
+    size = meta_audio.get("size")
+    if size is not None and os.path.getsize(path) != size:
+        return f"{os.path.getsize(path)} bytes instead of {size}"
+    sha = meta_audio.get("sha256")
+    if sha is not None and file_sha256(path) != sha:
+        return "its sha256 checksum differs"
+    return None
+
+
+def load_project(
+    path: str | os.PathLike[str],
+    *,
+    audio_path: str | os.PathLike[str] | None = None,
+    allow_mismatch: bool = False,
+    max_bytes: int | None = None,
+) -> LoadedProject:
+    """Read a project file, find and check its recording, re-analyse it with the saved STFT parameters
+    and rebuild the :class:`Project`.
+
+    ``audio_path``: use this file for the recording (the user located a moved file). Raises
+    :class:`InputError` (naming the project file) for every problem; :class:`AudioNotFoundError` and
+    :class:`AudioMismatchError` (subclasses) for a missing or different recording."""
+    pf = read_project_file(path, max_bytes=max_bytes)
+    shown = pf.path
+    meta, typed = pf.meta, pf.meta["_"]
+    ma = meta["audio"]
+    warnings = list(pf.warnings)
+    candidates = [os.fspath(audio_path)] if audio_path is not None else _audio_candidates(pf)
+    found = [c for c in candidates if os.path.isfile(c)]
+    if not found:
+        raise AudioNotFoundError(shown, candidates[0] if candidates else "(none)")
+    chosen, why = None, None
+    try:
+        for c in found:  # the first that is the saved recording; else the first found
+            why_c = _mismatch(ma, c)
+            if why_c is None:
+                chosen, why = c, None
+                break
+            if chosen is None:
+                chosen, why = c, why_c
+    except OSError as e:
+        raise InputError(shown, f"cannot read the recording ({e.strerror or e})") from None
+    if why is not None:
+        if not allow_mismatch:
+            raise AudioMismatchError(shown, chosen, why)
+        warnings.append(f"the recording {chosen} differs from the one saved ({why}); loaded anyway")
+    if ma.get("sha256") is None:
+        warnings.append(f"the project has no checksum of its recording; {chosen} was not verified")
+    changed = audio_path is not None or why is not None
+
+    from demixer.io.audio import read_audio
+
+    try:
+        audio = read_audio(chosen, start=ma.get("start") or 0, frames=ma.get("frames"))
+    except InputError as e:
+        raise InputError(shown, f"its recording {e.path}: {e.reason}") from None
+    frames = ma.get("frames")
+    if frames is not None and audio.n_samples != frames:
+        raise InputError(shown, f"its recording {chosen} has {audio.n_samples} samples where the project used {frames}")
+    from demixer.engine.separation import analyse  # scipy + engine: only when a project is loaded
+
+    stft, run = typed["stft"], typed["run"]
+    try:
+        analysis = analyse(audio, stft, typed["analysis_compress"])
+    except ValueError as e:
+        raise InputError(shown, f"cannot analyse its recording {chosen} ({_one_line(e)})") from None
+    arrays = pf.arrays
+    K, N = analysis.V.shape
+    W, H = arrays["W"], arrays["H"]
+    if W.shape[0] != K or H.shape[1] != N:
+        raise InputError(
+            shown,
+            f"the arrays do not fit the recording: W is {W.shape[0]} bins × H {H.shape[1]} frames, but "
+            f"{os.path.basename(chosen)} analysed with n_fft {stft.n_fft}, hop {stft.hop} at {stft.sr} Hz "
+            f"gives {K} bins × {N} frames",
+        )
+    score_path = None
+    ref = meta.get("score_path")
+    if ref:
+        folder = os.path.dirname(os.path.abspath(shown))
+        options = [ref.get("absolute")]
+        if ref.get("path"):
+            options.insert(0, os.path.normpath(os.path.join(folder, ref["path"])))
+        options = [o for o in options if o]
+        score_path = next((o for o in options if os.path.isfile(o)), options[-1] if options else None)
+    try:
+        project = Project(
+            audio,
+            analysis,
+            components=typed["components"],
+            sources=typed["sources"],
+            W=W,
+            H=H,
+            allow_W=arrays["allow_W"],
+            allow_H=arrays["allow_H"],
+            W0=arrays["W0"],
+            H0=arrays["H0"],
+            notes=typed["notes"],
+            stft=stft,
+            score=typed["score"],
+            run=run,
+            score_path=score_path,
+        )
+    except ValueError as e:
+        raise InputError(shown, _one_line(e)) from None
+    project.W_E = arrays.get("W_E")
+    project.runs = [
+        RunRecord(
+            label=r["label"],
+            model=r["model"],
+            losses=[float(x) for x in arrays[f"loss_{i}"]],
+            n_iter=r["n_iter"],
+            stopped=r["stopped"],
+            initial_loss=r["initial_loss"],
+            elapsed=r["elapsed"],
+        )
+        for i, r in enumerate(typed["runs"])
+    ]
+    project.run_counter = max(typed["run_counter"], len(project.runs))
+    return LoadedProject(
+        project=project,
+        view=pf.view,
+        audio_path=chosen,
+        warnings=warnings,
+        origin=pf.origin,
+        audio_changed=changed,
+        schema_version=pf.schema_version,
+    )
+
+
+# ============================================================================================ helpers
+def _fmt_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
