@@ -158,6 +158,18 @@ def _settings_from(args):
 
 def cmd_separate(argv: list[str]) -> int:
     args = _separate_parser().parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    import demixer.engine.separation  # noqa: F401 - loads numpy's and scipy's BLAS, so the limit reaches them
+
+    # One BLAS thread: the staged fit's GEMMs are small enough that OpenBLAS's second thread mostly
+    # spin-waits; measured on the 60 s benchmark piece, 2 threads took 2.9× the CPU time and 2.5× the
+    # wall time of 1 (benchmarks/bench_separate.py). threadpoolctl only limits libraries already loaded.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _separate(args)
+
+
+def _separate(args) -> int:
     from dataclasses import replace
 
     from demixer.engine.separation import analyse, fit, initialise, stems
