@@ -11,10 +11,10 @@ import pytest
 from demixer.core.constraints import ComponentInfo, activation_regions
 from demixer.core.notes import Note
 from demixer.core.refine import (
+    Decay,
     RefineParams,
     align_notes,
     component_notes,
-    Decay,
     decay_stats,
     is_decaying,
     note_activations,

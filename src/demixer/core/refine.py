@@ -282,7 +282,8 @@ def decay_stats(
                 continue
             y = 20.0 * np.log10(seg / seg[0])
             x = np.arange(seg.size) * dt
-            slope = float(np.polyfit(x, y, 1)[0])
+            x -= x.mean()
+            slope = float(np.dot(x, y - y.mean()) / np.dot(x, x))  # least-squares line (no LAPACK call)
             falling = float(np.mean(np.diff(seg) < 0))
             per_group.setdefault(n.group, []).append((slope, falling))
     return {
