@@ -26,9 +26,13 @@ _cfg_home = Path(tempfile.mkdtemp(prefix="demixer-xdg-"))
 (_cfg_home / "alsa" / "asoundrc").write_text(_ASOUNDRC)
 os.environ["XDG_CONFIG_HOME"] = str(_cfg_home)
 
+import sys  # noqa: E402
+
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# tests/support holds helpers shared by several test files (imported as `support.…`).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 

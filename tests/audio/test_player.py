@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from support.stepped_player import SteppedPlayer, wait_until
 
 from demixer.audio import PlaybackUnavailable, Player, mix_sources, playback_status
 from demixer.audio import player as player_mod
@@ -44,14 +43,6 @@ def _audio_reason() -> str:
 
 
 needs_audio = pytest.mark.skipif(bool(_audio_reason()), reason=f"no playback here: {_audio_reason()}")
-
-
-def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
 
 
 def wait_finished(player: Player) -> None:
@@ -116,54 +107,6 @@ class Capture:
 @pytest.fixture
 def capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Capture:
     return Capture(tmp_path, monkeypatch)
-
-
-class SteppedPlayer(Player):
-    """The real Player on a real stream, except that each audio block waits until the test releases it.
-
-    mode "step": a block runs only when released by ``step``; "free": blocks run as fast as the device
-    takes them; "hold" (set while the stream is being stopped): blocks are silence and the player does
-    not advance, so stopping cannot race with playback.
-    """
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)
-        self.mode = "step"
-        self.blocks_done = 0
-        self._tickets = threading.Semaphore(0)
-
-    def _callback(self, outdata, frames, time_info, status):  # type: ignore[override]
-        if self.mode == "step" and not self._tickets.acquire(timeout=TIMEOUT):
-            import sounddevice as sd
-
-            outdata.fill(0)
-            raise sd.CallbackAbort  # the test gave up; let the stream end
-        if self.mode == "hold":
-            outdata.fill(0)
-            return
-        try:
-            super()._callback(outdata, frames, time_info, status)
-        finally:
-            self.blocks_done += 1
-
-    def step(self, blocks: int) -> None:
-        target = self.blocks_done + blocks
-        for _ in range(blocks):
-            self._tickets.release()
-        wait_until(lambda: self.blocks_done >= target, f"{blocks} audio blocks")
-
-    def run_free(self) -> None:
-        self.mode = "free"
-        self._tickets.release()
-
-    def _stop_stream(self, abort: bool) -> None:
-        mode, self.mode = self.mode, "hold"
-        self._tickets.release()  # wake a callback waiting for a ticket
-        try:
-            super()._stop_stream(abort)
-        finally:
-            self._tickets = threading.Semaphore(0)  # the callback is not running now
-            self.mode = mode
 
 
 def positions_with_loop(n_loop_frames: int, start: int, loop: tuple[int, int], n_total: int) -> np.ndarray:

@@ -8,7 +8,6 @@ stream whose callback waits for the test to release each block) when they must a
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import soundfile as sf
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication, QToolBar
+from support.stepped_player import SteppedPlayer, wait_until
 
-from demixer.audio import Player, mix_sources, playback_status
+from demixer.audio import mix_sources, playback_status
 from demixer.engine.audition import db_to_gain
 from demixer.gui.mixer import MODE_MIXTURE, MODE_SOURCES
 from demixer.model.project import Region
@@ -36,14 +36,6 @@ needs_audio = pytest.mark.skipif(bool(_audio_reason()), reason=f"no playback her
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def wait_until(predicate, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
-
-
 class Capture:
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.path = tmp_path / "capture.raw"
@@ -80,49 +72,6 @@ class Capture:
 @pytest.fixture
 def capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Capture:
     return Capture(tmp_path, monkeypatch)
-
-
-class SteppedPlayer(Player):
-    """The real Player on a real stream; each audio block waits for the test (see tests/audio)."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.mode = "step"
-        self.blocks_done = 0
-        self._tickets = threading.Semaphore(0)
-
-    def _callback(self, outdata, frames, time_info, status):  # type: ignore[override]
-        if self.mode == "step" and not self._tickets.acquire(timeout=TIMEOUT):
-            import sounddevice as sd
-
-            outdata.fill(0)
-            raise sd.CallbackAbort
-        if self.mode == "hold":
-            outdata.fill(0)
-            return
-        try:
-            super()._callback(outdata, frames, time_info, status)
-        finally:
-            self.blocks_done += 1
-
-    def step(self, blocks: int) -> None:
-        target = self.blocks_done + blocks
-        for _ in range(blocks):
-            self._tickets.release()
-        wait_until(lambda: self.blocks_done >= target, f"{blocks} audio blocks")
-
-    def run_free(self) -> None:
-        self.mode = "free"
-        self._tickets.release()
-
-    def _stop_stream(self, abort: bool) -> None:
-        mode, self.mode = self.mode, "hold"
-        self._tickets.release()
-        try:
-            super()._stop_stream(abort)
-        finally:
-            self._tickets = threading.Semaphore(0)
-            self.mode = mode
 
 
 def play_to_end(window, qtbot) -> None:

@@ -158,10 +158,13 @@ class Job:
         yield self._snapshot(state, pending, True, stopped, t0, last_emit == -np.inf)
 
 
-def run_job(spec: JobSpec, progress=None) -> Snapshot:
+def run_job(spec: JobSpec, progress=None, job_out: list | None = None) -> Snapshot:
     """Run a job to the end; ``progress(snapshot)`` is called for every snapshot. Returns the last one
-    with ``losses`` holding the whole loss curve."""
+    with ``losses`` holding the whole loss curve. ``job_out``, if given, receives the Job (so that
+    another thread can cancel it)."""
     job = Job(spec)
+    if job_out is not None:
+        job_out.append(job)
     curve: list[float] = []
     last = None
     for snap in job.snapshots():

@@ -39,7 +39,7 @@ from demixer.core.refine import (
     split_iterations,
 )
 from demixer.core.stft import STFTParams, bin_freqs, frame_times, log_compress, magnitude, stft
-from demixer.engine.job import Job, JobSpec, Snapshot
+from demixer.engine.job import Job, JobSpec, Snapshot, run_job
 from demixer.io.audio import Audio, analysis_signal
 
 __all__ = [
@@ -201,19 +201,7 @@ def fit(
         V=analysis.V, W0=init.W0, H0=init.H0, model=settings.model, n_iter=settings.n_iter,
         allow_W=init.allow_W, allow_H=init.allow_H, normalize=settings.normalize,
     )
-    job = Job(spec)
-    if job_out is not None:
-        job_out.append(job)
-    curve: list[float] = []
-    last = None
-    for snap in job.snapshots():
-        curve.extend(snap.losses)
-        if progress is not None:
-            progress(snap)
-        last = snap
-    assert last is not None
-    last.losses = curve
-    return last
+    return run_job(spec, progress, job_out)
 
 
 class StagedRun:
