@@ -18,8 +18,8 @@ Speed (see DESIGN.md §2.6 and benchmarks/bench_nmf.py):
 * Entries that multiplicative updates shrink below ε²·max (ε = the dtype's machine epsilon) are set
   to exactly 0 after the updates of every fifth iteration (1, 6, 11, …). Left alone they become
   subnormal floats within ~50 iterations and slow every GEMM they enter by up to 30×
-  (benchmarks/bench_nmf.py measured 128 ms instead of 14 ms per Euclidean iteration). They are far below anything float32 can add to W·H, and a zero stays
-  zero, so constraints are unaffected.
+  (benchmarks/bench_nmf.py measured 128 ms instead of 14 ms per Euclidean iteration). They are far
+  below anything float32 can add to W·H, and a zero stays zero, so constraints are unaffected.
 * Buffers are allocated once per run, not per iteration.
 """
 
@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from demixer.core import nmf_sparse
 
 __all__ = ["NMFState", "NMFResult", "nmf", "nmf_steps", "random_init", "beta_divergence"]
 
@@ -371,6 +373,8 @@ def nmf_steps(
     lock=None,
     normalize=False,
     tol: float | None = None,
+    method: str = "auto",
+    accelerate: bool | None = None,
 ) -> Iterator[NMFState]:
     """Iterator form of :func:`nmf`: validates now, then yields one :class:`NMFState` per iteration.
 
@@ -378,10 +382,12 @@ def nmf_steps(
     Use :func:`nmf` when you also need the initial loss and the stopping reason.
     """
     V, W, H, allow_W, allow_H, lock = _validate(V, W, H, allow_W, allow_H, lock)
-    return _steps(V, W, H, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol)
+    return _steps(V, W, H, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol,
+                  method=method, accelerate=accelerate)
 
 
-def _steps(V, W0, H0, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol, box=None):
+def _steps(V, W0, H0, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol, box=None,
+           method="auto", accelerate=None):
     beta = float(beta)
     if not np.isfinite(beta):
         raise ValueError(f"beta must be finite, got {beta}")
@@ -395,7 +401,11 @@ def _steps(V, W0, H0, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, 
     H = _start(H0, allow_H)
     eps = _eps_for(V)
     args = (V, W, H, int(n_iter), bool(update_W), bool(update_H), lock, normalize, eps)
-    if beta == 2.0:
+    # Constraint-aware / accelerated kernels (nmf_sparse) when they pay off; None = the dense ones below.
+    losses = nmf_sparse.constraint_aware(*args, beta=beta, method=method, accelerate=accelerate)
+    if losses is not None:
+        first = next(losses)
+    elif beta == 2.0:
         losses = _euclidean(*args)
         first = None
     elif beta == 1.0:
@@ -450,6 +460,8 @@ def nmf(
     normalize=False,
     tol: float | None = None,
     callback: Callable[[NMFState], bool | None] | None = None,
+    method: str = "auto",
+    accelerate: bool | None = None,
 ) -> NMFResult:
     """Factorise V ≈ W·H from the initial W (K × R) and H (R × N) by multiplicative updates.
 
@@ -462,13 +474,19 @@ def nmf(
       H rows inversely, so W·H (and the loss) is unchanged.
     * ``tol``: stop when the relative change of both W and H in one iteration is at most ``tol``.
     * ``callback(state)`` is called after every iteration; returning False stops the run.
+    * ``method``: "dense" multiplies every entry; "sparse" computes only what the nonzero entries of the
+      (masked) starting H need (demixer.core.nmf_sparse; β = 1 and 2; same updates, same results to
+      float rounding); "auto" takes "sparse" when its cost model predicts it clearly faster.
+    * ``accelerate``: β = 2 only — several H (and W) updates per iteration reuse the costly products
+      (Gillis & Glineur 2012); an iteration then does more work but the loss falls faster. None = off.
 
     The caller's arrays are never modified. Raises ValueError for invalid input.
     """
     V, W, H, allow_W, allow_H, lock = _validate(V, W, H, allow_W, allow_H, lock)
     box: dict = {"stopped": "max_iter"}
     losses = []
-    for state in _steps(V, W, H, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol, box):
+    for state in _steps(V, W, H, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol, box,
+                        method=method, accelerate=accelerate):
         losses.append(state.loss)
         if callback is not None and callback(state) is False:
             box["stopped"] = "callback"
