@@ -176,6 +176,15 @@ def _normalize(W: np.ndarray, H: np.ndarray, how, lock) -> np.ndarray | None:
     """Scale template columns to unit norm and H rows inversely (W·H unchanged). Returns the scales."""
     if not how:
         return None
+    n = _template_scales(W, how, lock)
+    W /= n.astype(W.dtype)
+    H *= n.astype(H.dtype)[:, None]
+    return n
+
+
+def _template_scales(W: np.ndarray, how, lock) -> np.ndarray:
+    """The norm of each template column of W (K × R, any strides) for ``normalize``; 1 for zero
+    columns and locked components."""
     if how is True or how == "l2":
         n = np.sqrt(np.einsum("kr,kr->r", W, W, dtype=np.float64))
     elif how == "l1":
@@ -187,8 +196,6 @@ def _normalize(W: np.ndarray, H: np.ndarray, how, lock) -> np.ndarray | None:
     n[n <= 0] = 1.0
     if lock is not None:
         n[lock] = 1.0
-    W /= n.astype(W.dtype)
-    H *= n.astype(H.dtype)[:, None]
     return n
 
 

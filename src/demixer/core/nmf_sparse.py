@@ -465,17 +465,9 @@ def _normalize_t(Wt: np.ndarray, cs: _Compact, how, lock) -> np.ndarray | None:
     """demixer.core.nmf._normalize on the transposed templates Wt (R × K) and the compact H."""
     if not how:
         return None
-    if how is True or how == "l2":
-        n = np.sqrt(np.einsum("rk,rk->r", Wt, Wt, dtype=np.float64))
-    elif how == "l1":
-        n = Wt.sum(axis=1, dtype=np.float64)
-    elif how == "max":
-        n = Wt.max(axis=1).astype(np.float64)
-    else:
-        raise ValueError(f"normalize must be False, True, 'l1', 'l2' or 'max', got {how!r}")
-    n[n <= 0] = 1.0
-    if lock is not None:
-        n[lock] = 1.0
+    from demixer.core.nmf import _template_scales  # here, not at the top: core.nmf imports this module
+
+    n = _template_scales(Wt.T, how, lock)
     nf = n.astype(Wt.dtype)
     Wt /= nf[:, None]
     cs.scale_rows(nf)

@@ -23,7 +23,7 @@ from functools import partial
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QDialog, QDockWidget
+from PySide6.QtWidgets import QDialog
 
 from demixer.gui.components_panel import AddPitchDialog, ComponentsPanel
 from demixer.gui.history import make_history_dock
@@ -80,14 +80,7 @@ class EditingController(QObject):
         # docks
         self.panel = ComponentsPanel(self)
         self.panel.selection_changed.connect(self._on_selection_changed)
-        self.components_dock = QDockWidget("Components", window)
-        self.components_dock.setObjectName("dock_components")
-        self.components_dock.setWidget(self.panel)
-        self.components_dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-        )
+        self.components_dock = window.make_dock("Components", self.panel, "components")
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.components_dock)
         self.sources = SourcesEditor(window, self)
         self.panel.sources_menu.aboutToShow.connect(lambda: self.sources.fill_menu(self.panel.sources_menu))

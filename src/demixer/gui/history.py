@@ -13,14 +13,7 @@ def make_history_dock(window) -> QDockWidget:
     view = QUndoView(window.undo.stack)
     view.setEmptyLabel("project opened")
     view.setObjectName("history_view")
-    dock = QDockWidget("History", window)
-    dock.setObjectName("dock_history")
-    dock.setWidget(view)
-    dock.setFeatures(
-        QDockWidget.DockWidgetFeature.DockWidgetMovable
-        | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-        | QDockWidget.DockWidgetFeature.DockWidgetClosable
-    )
+    dock = window.make_dock("History", view, "history")
     dock.view = view
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     return dock

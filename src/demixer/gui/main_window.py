@@ -179,9 +179,9 @@ class MainWindow(QMainWindow):
         self.params_pane = ParametersPane()
         self.params_pane.run_params_changed.connect(self._on_run_params_changed)
         self.params_pane.reanalyse_requested.connect(self.reanalyse)
-        self.loss_dock = self._dock("Loss", self.loss_pane, "loss")
-        self.sources_dock = self._dock("Sources", self.sources_pane, "sources")
-        self.params_dock = self._dock("Parameters", self.params_pane, "parameters")
+        self.loss_dock = self.make_dock("Loss", self.loss_pane, "loss")
+        self.sources_dock = self.make_dock("Sources", self.sources_pane, "sources")
+        self.params_dock = self.make_dock("Parameters", self.params_pane, "parameters")
         for d in (self.loss_dock, self.sources_dock, self.params_dock):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d)
         self.resizeDocks([self.loss_dock], [360], Qt.Orientation.Horizontal)
@@ -189,7 +189,8 @@ class MainWindow(QMainWindow):
             [self.loss_dock, self.sources_dock, self.params_dock], [290, 110, 420], Qt.Orientation.Vertical
         )
 
-    def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
+    def make_dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
+        """A movable, floatable, closable dock named ``dock_<name>`` (window state is saved by name)."""
         d = QDockWidget(title, self)
         d.setObjectName(f"dock_{name}")
         d.setWidget(widget)

@@ -33,7 +33,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
 
 from demixer.audio.player import PlaybackUnavailable, Player, playback_status
 from demixer.engine.audition import StemCache, StemRequest, StemSet, build_mix, compute_stems
@@ -224,14 +224,7 @@ class AuditionController(QObject):
         self.panel = ListenPanel()
         self.panel.mode_changed.connect(self._on_mode_changed)
         self.panel.settings_changed.connect(self._on_settings_changed)
-        self.dock = QDockWidget("Listen", w)
-        self.dock.setObjectName("dock_listen")
-        self.dock.setWidget(self.panel)
-        self.dock.setFeatures(
-            QDockWidget.DockWidgetFeature.DockWidgetMovable
-            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-            | QDockWidget.DockWidgetFeature.DockWidgetClosable
-        )
+        self.dock = w.make_dock("Listen", self.panel, "listen")
         w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         anchor = getattr(w, "sources_dock", None)
         if anchor is not None:
