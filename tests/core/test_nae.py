@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.checks import assert_unmutated, snapshot
 
 from demixer.core.nae import NAEResult, encode, init_encoder, nae, nae_steps
 from demixer.core.nmf import _eps_for
@@ -59,10 +60,9 @@ def loss_floor(V) -> float:
 @given(prob=problems(), n_iter=st.integers(0, 25))
 def test_nonnegative_finite_masked_and_no_mutation(method, prob, n_iter):
     V, W_D, W_E, mask_H, allow_W = prob
-    copies = [None if a is None else a.copy() for a in prob]
+    copies = snapshot(prob)
     res = nae(V, W_D, W_E, mask_H=mask_H, allow_W=allow_W, n_iter=n_iter, method=method)
-    for a, c in zip(prob, copies, strict=True):
-        assert (a is None and c is None) or np.array_equal(a, c), "nae mutated an input"
+    assert_unmutated(prob, copies, "nae")
     assert isinstance(res, NAEResult)
     K, R = W_D.shape
     N = V.shape[1]

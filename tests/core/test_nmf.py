@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.checks import assert_unmutated, snapshot
 
 from demixer.core.nmf import NMFResult, _eps_for, beta_divergence, nmf, nmf_steps, random_init
 
@@ -81,10 +82,9 @@ def assert_never_increases(initial, losses, V, what=""):
 @given(prob=problems(), n_iter=st.integers(0, 30))
 def test_nonnegative_finite_masked_zeros_and_no_mutation(beta, prob, n_iter):
     V, W, H, allow_W, allow_H = prob
-    copies = [None if a is None else a.copy() for a in prob]
+    copies = snapshot(prob)
     res = nmf(V, W, H, beta=beta, n_iter=n_iter, allow_W=allow_W, allow_H=allow_H)
-    for a, c in zip(prob, copies, strict=True):
-        assert (a is None and c is None) or np.array_equal(a, c), "nmf mutated an input"
+    assert_unmutated(prob, copies, "nmf")
     assert isinstance(res, NMFResult)
     assert res.W.shape == W.shape and res.H.shape == H.shape
     assert res.W is not W and res.H is not H

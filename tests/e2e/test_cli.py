@@ -137,6 +137,10 @@ def ungrouped(tmp_path_factory) -> dict[str, Path]:
 
 
 # ----------------------------------------------------------------------------------------- separate
+
+def nonblank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
 def test_separate_writes_one_wav_per_group_that_sum_to_the_input(piece, tmp_path, capsys):
     out = tmp_path / "out"
     code, stdout, err = run(
@@ -259,7 +263,7 @@ def test_no_groups_and_no_split_warns_and_splits_at_middle_c(ungrouped, tmp_path
         ["separate", ungrouped["mix"], "--score", ungrouped["score"], "--out", out, "--iters", ITERS], capsys
     )
     assert code == 0, err
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = nonblank_lines(err)
     assert len(lines) == 1
     assert lines[0].startswith("demixer: warning:") and "no groups" in lines[0]
     assert str(ungrouped["score"]) in lines[0]
@@ -272,7 +276,7 @@ def test_score_longer_than_the_audio_warns_and_still_works(piece, tmp_path, caps
         ["separate", piece["mix"], "--score", piece["long"], "--out", out, "--iters", ITERS], capsys
     )
     assert code == 0, err
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = nonblank_lines(err)
     assert len(lines) == 1
     assert lines[0].startswith("demixer: warning:") and str(piece["long"]) in lines[0]
     assert_stems_sum_to(out, {"lh", "rh"}, piece["mix"])

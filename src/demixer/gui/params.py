@@ -36,6 +36,15 @@ __all__ = ["EvenSpinBox", "ParametersPane"]
 MAX_ITER = 100_000
 
 
+def _form_box(title: str) -> tuple[QGroupBox, QFormLayout]:
+    """A titled group box with a compact form layout, as every section of the dock uses."""
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    form.setContentsMargins(6, 4, 6, 4)
+    form.setVerticalSpacing(3)
+    return box, form
+
+
 class EvenSpinBox(QSpinBox):
     """A spin box that accepts even numbers only (typed odd values are completed to the next even one)."""
 
@@ -110,10 +119,7 @@ class ParametersPane(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(6)
 
-        run_box = QGroupBox("Run")
-        f = QFormLayout(run_box)
-        f.setContentsMargins(6, 4, 6, 4)
-        f.setVerticalSpacing(3)
+        run_box, f = _form_box("Run")
         self.model = QComboBox()
         for key, label in MODELS.items():
             self.model.addItem(label, key)
@@ -125,10 +131,7 @@ class ParametersPane(QWidget):
         f.addRow("seed", self.seed)
         lay.addWidget(run_box)
 
-        stft_box = QGroupBox("STFT")
-        f = QFormLayout(stft_box)
-        f.setContentsMargins(6, 4, 6, 4)
-        f.setVerticalSpacing(3)
+        stft_box, f = _form_box("STFT")
         self.n_fft = EvenSpinBox()
         self.n_fft.setRange(16, 32768)
         self.n_fft.setValue(2048)
@@ -146,10 +149,7 @@ class ParametersPane(QWidget):
         f.addRow("sample rate", self.sr)
         lay.addWidget(stft_box)
 
-        score_box = QGroupBox("Score tolerances")
-        f = QFormLayout(score_box)
-        f.setContentsMargins(6, 4, 6, 4)
-        f.setVerticalSpacing(3)
+        score_box, f = _form_box("Score tolerances")
         self.tol_pitch = _dspin(
             0.005, 0.5, 0.05, 0.01, 3, tip="Relative width of each harmonic's band (0.05 ≈ ±50 cents)"
         )
