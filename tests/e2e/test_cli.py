@@ -38,7 +38,7 @@ def run(argv: list[str], capsys) -> tuple[int, str, str]:
 def assert_one_error_line(code: int, err: str, *mentions: str) -> str:
     assert code == 2, err
     assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = nonblank_lines(err)
     assert len(lines) == 1, lines
     line = lines[0]
     assert line.startswith("demixer: error:"), line
@@ -474,6 +474,6 @@ def test_subprocess_bad_input_exits_2_with_one_line(argv, piece, tmp_path):
     p = _subprocess(args, tmp_path)
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
-    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    lines = nonblank_lines(p.stderr)
     assert len(lines) == 1 and lines[0].startswith("demixer: error:")
     assert argv[-1] in lines[0] or argv[0] in lines[0]
