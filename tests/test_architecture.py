@@ -53,3 +53,16 @@ def test_headless_packages_do_not_load_qt_or_audio_at_import():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_imports_flow_one_way_by_the_import_linter_contract():
+    """The `layers` contract in pyproject.toml (cli > gui > engine | audio > io > model > core), checked
+    over every import, including those inside functions. .ci/run runs it too, before the tests."""
+    import shutil
+
+    exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    assert exe, "import-linter is in the test extra (pyproject.toml)"
+    proc = subprocess.run(
+        [exe, "--no-cache"], capture_output=True, text=True, timeout=300, cwd=SRC.parents[1]
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -25,6 +25,7 @@ import pytest
 import soundfile as sf
 
 from demixer.cli.main import main
+from demixer.engine.projects import project_from_audio
 from demixer.io.errors import InputError
 from demixer.io.project_file import load_project, read_project_file, save_project
 
@@ -505,9 +506,9 @@ def good(tmp_path_factory) -> dict:
     from demixer.engine.separation import SeparationSettings
     from demixer.io.audio import read_audio
     from demixer.io.score import read_score
-    from demixer.model.project import Project, RunRecord
+    from demixer.model.project import RunRecord
 
-    p = Project.from_audio(read_audio(audio), read_score(score), SeparationSettings())
+    p = project_from_audio(read_audio(audio), read_score(score), SeparationSettings())
     p.add_run(RunRecord("#1 NMF", "nmf", [2.0, 1.0], 2))
     save_project(p, d / "good.demix", {"log_frequency": False})
     return {"dir": d, "audio": audio, "flac": flac, "score": score, "midi": midi, "project": d / "good.demix"}

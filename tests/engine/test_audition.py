@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from demixer.audio.mix import mix_sources
+from demixer.core.mix import mix_sources
 from demixer.core.notes import Note
 from demixer.engine.audition import (
     MIN_GAIN_DB,
@@ -23,6 +23,7 @@ from demixer.engine.audition import (
     db_to_gain,
     stem_key,
 )
+from demixer.engine.projects import project_from_audio
 from demixer.engine.separation import stems as separation_stems
 from demixer.io.audio import Audio
 from demixer.model.project import Project
@@ -35,7 +36,7 @@ def _stereo_project(sr: int = 44100, dur: float = 1.5) -> Project:
     high = 0.2 * np.sin(2 * np.pi * 523.3 * t) * (t >= 0.5)
     x = np.stack([low + 0.5 * high, 0.5 * low + high]).astype(np.float32)
     notes = [Note(0.0, 1.0, 48, "lh"), Note(0.5, 1.5, 72, "rh")]
-    return Project.from_audio(Audio(x, sr), notes)
+    return project_from_audio(Audio(x, sr), notes)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import soundfile as sf
 
 from demixer.core.notes import Note
 from demixer.core.stft import STFTParams
+from demixer.engine.projects import project_from_audio
 from demixer.engine.separation import SeparationSettings
 from demixer.io import project_file as pfmod
 from demixer.io.audio import read_audio
@@ -44,7 +45,7 @@ def make_project(folder, name="piece.wav") -> Project:
     audio_path = tone(folder / name)
     notes = [Note(0.0, 0.5, 60, "lh", 80, 0), Note(0.3, 0.9, 72, "rh", None, None)]
     settings = SeparationSettings().with_(stft=STFT, n_iter=3)
-    p = Project.from_audio(read_audio(audio_path), notes, settings, score_path=str(folder / "score.csv"))
+    p = project_from_audio(read_audio(audio_path), notes, settings, score_path=str(folder / "score.csv"))
     # edits the file must keep: a run with its loss curve, an encoder, a locked, renamed component
     rng = np.random.default_rng(3)
     p.set_factors((p.W * 1.5).astype(p.W.dtype), p.H + np.float32(0.25), rng.random((p.n_components, p.n_bins)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from demixer.engine.projects import project_from_audio
+
 
 @pytest.fixture(scope="session")
 def demo_inputs(demo_audio_path, demo_score_path):
@@ -15,10 +17,9 @@ def demo_inputs(demo_audio_path, demo_score_path):
 
 @pytest.fixture()
 def demo_project(demo_inputs):
-    from demixer.model.project import Project
 
     audio, notes = demo_inputs
-    return Project.from_audio(audio, notes)
+    return project_from_audio(audio, notes)
 
 
 @pytest.fixture()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from demixer.engine.job import Job, JobSpec
+from demixer.engine.projects import project_from_audio
 from demixer.model.project import (
     RESIDUAL,
     RESIDUAL_COLOUR,
@@ -49,15 +50,15 @@ def test_from_audio_without_notes_makes_a_seeded_free_initialisation(demo_inputs
 
     audio, _ = demo_inputs
     settings = SeparationSettings(seed=3)
-    a = Project.from_audio(audio, None, settings, n_free=16)
-    b = Project.from_audio(audio, [], settings, n_free=16)
+    a = project_from_audio(audio, None, settings, n_free=16)
+    b = project_from_audio(audio, [], settings, n_free=16)
     assert a.n_components == 16
     assert all(c.kind == "free" and c.source == "" and c.colour == RESIDUAL_COLOUR for c in a.components)
     assert a.sources == [] and a.source_names() == [RESIDUAL]
     assert np.array_equal(a.W, b.W) and np.array_equal(a.H, b.H)  # same seed, same start
     assert a.allow_W.all() and a.allow_H.all()
     assert a.run.seed == 3
-    c = Project.from_audio(audio, None, settings.with_(seed=4), n_free=16)
+    c = project_from_audio(audio, None, settings.with_(seed=4), n_free=16)
     assert not np.array_equal(a.W, c.W)
 
 

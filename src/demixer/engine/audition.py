@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from demixer.audio.mix import mix_sources
+from demixer.core.mix import mix_sources
 from demixer.engine.separation import stems as separation_stems
 
 __all__ = [
@@ -153,7 +153,7 @@ def compute_stems(request: StemRequest) -> StemSet:
 
 def build_mix(stem_set: StemSet, settings: Mapping[str, SourceMix] | None = None) -> np.ndarray:
     """The "sources" mix: sum of ``gain · stem`` over the audible sources (see
-    :func:`demixer.audio.mix.mix_sources`). Sources missing from ``settings`` play at 0 dB."""
+    :func:`demixer.core.mix.mix_sources`). Sources missing from ``settings`` play at 0 dB."""
     settings = settings or {}
     if not stem_set.stems:
         raise ValueError("no stems to mix")

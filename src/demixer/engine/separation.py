@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from demixer.core.analysis import Analysis, analyse
+from demixer.core.audio import Audio
 from demixer.core.constraints import (
     ComponentInfo,
     ScoreInit,
@@ -40,7 +42,6 @@ from demixer.core.refine import (
 )
 from demixer.core.stft import STFTParams, bin_freqs, frame_times, log_compress, magnitude, stft
 from demixer.engine.job import Job, JobSpec, Snapshot, run_job
-from demixer.io.audio import Audio, analysis_signal
 
 __all__ = [
     "SeparationSettings",
@@ -81,46 +82,6 @@ class SeparationSettings:
 
     def with_(self, **changes) -> SeparationSettings:
         return replace(self, **changes)
-
-
-@dataclass(eq=False)
-class Analysis:
-    """The analysis STFT of a piece: V (K × N) from the mono downmix at ``params.sr``."""
-
-    params: STFTParams
-    V: np.ndarray
-    duration: float
-    #: the mono analysis-rate signal V was made from (the staged fit's scout analyses it on a finer grid)
-    signal: np.ndarray | None = field(default=None, repr=False)
-    compress: float | None = None  # γ when V is log(1 + γ|X|)
-
-    @property
-    def n_bins(self) -> int:
-        return self.V.shape[0]
-
-    @property
-    def n_frames(self) -> int:
-        return self.V.shape[1]
-
-    @property
-    def times(self) -> np.ndarray:
-        return frame_times(self.n_frames, self.params.sr, self.params.hop)
-
-    @property
-    def freqs(self) -> np.ndarray:
-        return bin_freqs(self.params.n_fft, self.params.sr)
-
-
-def analyse(audio: Audio, params: STFTParams | None = None, compress: float | None = None) -> Analysis:
-    """Magnitude spectrogram of the mono downmix, resampled to the analysis rate."""
-    params = params or STFTParams()
-    x = analysis_signal(audio, params.sr)
-    if x.size < 2:
-        raise ValueError("audio is too short to analyse (fewer than 2 samples at the analysis rate)")
-    V = magnitude(stft(x, params.n_fft, params.hop, params.window))
-    if compress:
-        V = log_compress(V, compress)
-    return Analysis(params=params, V=V, duration=audio.duration, signal=x, compress=compress or None)
 
 
 @dataclass(eq=False)

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from demixer.engine.job import MODELS, JobSpec
+from demixer.engine.projects import project_from_audio
 from demixer.gui.display import LogFreqMap, db_top, format_hz, to_db
 from demixer.gui.panes import (
     PLOT_BG,
@@ -423,7 +424,7 @@ class MainWindow(QMainWindow):
         if notes and settings.score.split_pitch is None and all(not n.group for n in notes):
             # like `demixer separate`: a score without groups is split at middle C
             settings = settings.with_(score=dataclasses.replace(settings.score, split_pitch=60))
-        return Project.from_audio(audio, notes, settings, score_path=score_path)
+        return project_from_audio(audio, notes, settings, score_path=score_path)
 
     def reanalyse(self, stft, score) -> bool:
         """New analysis + initialisation of the current recording and score with these settings."""

@@ -32,7 +32,7 @@ different (size or sha256) → :class:`AudioMismatchError`; ``allow_mismatch=Tru
 GUI asks first; the arrays must still fit the new audio's analysis, else an error) and adds a warning.
 
 Pure Python + numpy (+ soundfile through ``io.audio``); the engine's ``analyse`` is imported when a
-project is loaded (as ``Project.from_audio`` does). No Qt.
+project is loaded (as ``engine.projects.project_from_audio`` does). No Qt.
 """
 
 from __future__ import annotations
@@ -1091,7 +1091,7 @@ def load_project(
     frames = ma.get("frames")
     if frames is not None and audio.n_samples != frames:
         raise InputError(shown, f"its recording {chosen} has {audio.n_samples} samples where the project used {frames}")
-    from demixer.engine.separation import analyse  # scipy + engine: only when a project is loaded
+    from demixer.core.analysis import analyse  # scipy: only when a project is loaded
 
     stft, run = typed["stft"], typed["run"]
     try:

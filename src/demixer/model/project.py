@@ -2,7 +2,7 @@
 
 A :class:`Project` holds
 
-* the audio (an ``demixer.io.audio.Audio``) and its analysis (an ``demixer.engine.separation.Analysis``:
+* the audio (a :class:`~demixer.core.audio.Audio`) and its analysis (a :class:`~demixer.core.analysis.Analysis`:
   ``V`` K × N, ``params``, ``duration``, ``times``, ``freqs``), the score notes;
 * the parameters: STFT (:class:`~demixer.core.stft.STFTParams`), score tolerances
   (:class:`~demixer.core.constraints.ScoreParams`) and run settings (:class:`RunParams`);
@@ -17,8 +17,9 @@ with a :class:`Region` or None for "everything", ``components_changed``, ``sourc
 ``runs_changed``, ``audio_changed``, ``params_changed``). User edits go through
 :mod:`demixer.model.edits` so that they can be undone.
 
-This module is pure Python + numpy: no Qt, no I/O. The only convenience that needs the engine,
-:meth:`Project.from_audio`, imports it when called.
+This module is pure Python + numpy: no Qt, no I/O, nothing from the layers above it. A project is
+made from a recording by ``demixer.engine.projects.project_from_audio`` (analysis + initialisation are
+the engine's work) or loaded by ``demixer.io.project_file.load_project``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from demixer.core.analysis import Analysis
+from demixer.core.audio import Audio
 from demixer.core.constraints import ComponentInfo, ScoreInit, ScoreParams
 from demixer.core.nmf import random_init
 from demixer.core.notes import Note, pitch_name
@@ -188,8 +191,8 @@ class Project:
 
     def __init__(
         self,
-        audio: Any,
-        analysis: Any,
+        audio: Audio,
+        analysis: Analysis,
         *,
         components: Sequence[Component],
         sources: Sequence[Source],
@@ -250,8 +253,8 @@ class Project:
     @classmethod
     def from_init(
         cls,
-        audio: Any,
-        analysis: Any,
+        audio: Audio,
+        analysis: Analysis,
         init: ScoreInit,
         *,
         notes: Sequence[Note] = (),
@@ -284,41 +287,6 @@ class Project:
             score=score,
             run=run,
             score_path=score_path,
-        )
-
-    @classmethod
-    def from_audio(
-        cls,
-        audio: Any,
-        notes: Sequence[Note] | None = None,
-        settings: Any = None,
-        *,
-        n_free: int = 16,
-        score_path: str | None = None,
-    ) -> Project:
-        """Analyse ``audio`` and initialise from ``notes`` (score-informed) or, without notes, with
-        ``n_free`` seeded random free components. ``settings`` is an
-        ``engine.separation.SeparationSettings`` (default one when None). Raises ValueError for audio
-        that cannot be analysed or a score whose notes constrain nothing."""
-        from demixer.engine.separation import SeparationSettings, analyse, initialise  # engine on demand
-
-        settings = settings if settings is not None else SeparationSettings()
-        run = RunParams(
-            model=settings.model,
-            n_iter=max(1, int(settings.n_iter)),
-            seed=int(settings.seed),
-            normalize=settings.normalize,
-            alpha=float(settings.alpha),
-            compress=settings.compress,
-        )
-        analysis = analyse(audio, settings.stft, settings.compress)
-        notes = list(notes or [])
-        if notes:
-            init = initialise(notes, analysis, settings.score)
-        else:
-            init = free_init(analysis.V, n_free, run.seed)
-        return cls.from_init(
-            audio, analysis, init, notes=notes, score=settings.score, run=run, score_path=score_path
         )
 
     # ------------------------------------------------------------------------------------ shapes

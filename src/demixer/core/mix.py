@@ -1,4 +1,5 @@
-"""Mixing sources for audition (numpy only; runs on the GUI/worker thread, never in the audio callback)."""
+"""Mixing sources for audition: numpy only, so the engine (which renders audition buffers) and the
+player both use it without importing each other (DESIGN.md §3)."""
 
 from __future__ import annotations
 
