@@ -66,3 +66,32 @@ def test_imports_flow_one_way_by_the_import_linter_contract():
         [exe, "--no-cache"], capture_output=True, text=True, timeout=300, cwd=SRC.parents[1]
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_gui_module_reaches_into_another_objects_privates():
+    """Controllers talk to the Workbench's public members (DESIGN.md §3): in demixer.gui, an attribute
+    ``x._name`` is only ever read on ``self`` or ``cls`` (dunders such as ``__name__`` are public)."""
+    bad = []
+    for path in sorted((SRC / "gui").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            name = node.attr
+            if not name.startswith("_") or (name.startswith("__") and name.endswith("__")):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            bad.append(f"gui/{path.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not bad, "private members of other objects:\n" + "\n".join(bad)
+
+
+def test_the_private_member_check_catches_a_violation(tmp_path):
+    """The check above is not vacuous: the same walk flags ``window._running()``."""
+    tree = ast.parse("def f(window):\n    return window._running() or self._ok\n")
+    hits = [
+        n.attr for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and n.attr.startswith("_")
+        and not (isinstance(n.value, ast.Name) and n.value.id in ("self", "cls"))
+    ]
+    assert hits == ["_running"]

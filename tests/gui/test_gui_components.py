@@ -236,7 +236,7 @@ def test_edits_are_refused_while_a_run_is_going(window, ed, qtbot):
         assert window.undo.stack.count() == 0
         assert window.params_pane.tol_note_post.value() == pytest.approx(window.project.score.tol_note_post)
     finally:
-        window._abandon_run()
+        window.bench.abandon_run()
 
 
 def test_clicking_the_component_axis_selects_components(window, ed):

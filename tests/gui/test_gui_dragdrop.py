@@ -151,7 +151,7 @@ def test_recent_files_are_remembered_across_launches(win, files, qtbot, tmp_path
     again = MainWindow()
     qtbot.addWidget(again)
     assert again.recent_files()[:2] == [(str(path), None), (str(files["audio"]), None)]
-    again._rebuild_recent_menu()
+    again.files.rebuild_recent_menu()
     texts = [a.text() for a in again.recent_menu.actions()]
     assert "p.demix" in texts and "tone.wav" in texts
     action = next(a for a in again.recent_menu.actions() if a.text() == "p.demix")

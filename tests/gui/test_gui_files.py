@@ -63,7 +63,7 @@ def test_audio_without_a_score_gets_free_components(window, qtbot, tmp_path):
     assert "tone.wav" in window.windowTitle()
     # recent files remember it
     assert window.recent_files()[0] == (str(path), None)
-    window._rebuild_recent_menu()
+    window.files.rebuild_recent_menu()
     assert any("tone.wav" in a.text() for a in window.recent_menu.actions())
 
 

@@ -273,7 +273,7 @@ def test_strokes_outside_the_plot_or_during_a_run_are_refused(window, ed, qtbot)
         assert window.undo.stack.count() == 0
         assert p.allow_H.tobytes() == snap["allow_H"].tobytes()
     finally:
-        window._abandon_run()
+        window.bench.abandon_run()
 
 
 # ------------------------------------------------------------------------------------------ V selection
@@ -421,7 +421,7 @@ def test_undoing_a_constraint_edit_during_a_run_drops_the_run(window, ed, qtbot)
     ctrl = window.start_run(n_iter=100_000)
     qtbot.waitUntil(lambda: ctrl.last is not None, timeout=30_000)
     window.undo.undo()  # the allow stroke: the run started with it
-    assert not window._running() and window.run_ctrl is None
+    assert not window.bench.running() and window.run_ctrl is None
     assert "dropped" in ed.messages[-1]
-    qtbot.waitUntil(lambda: not window._retired, timeout=30_000)
+    qtbot.waitUntil(lambda: not window.runs.retired, timeout=30_000)
     assert not p.runs and not p.H[~p.allow_H].any()

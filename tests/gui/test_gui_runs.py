@@ -47,7 +47,7 @@ def test_run_emits_snapshots_from_the_worker_thread_and_the_loss_plot_grows(
     assert "finished" in window.run_label.text()
     assert not window.act_cancel.isEnabled()
     # the panes show the applied result
-    np.testing.assert_array_equal(window.h_pane.image.image, window._H_db)
+    np.testing.assert_array_equal(window.h_pane.image.image, window.display.H_db)
     assert np.array_equal(window.project.W, ctrl.last.snap.W)
 
 
@@ -63,7 +63,7 @@ def test_finished_run_is_one_undo_step_restoring_w_and_h_bit_for_bit(window, run
     window.act_undo.trigger()
     assert p.W.tobytes() == W0.tobytes() and p.H.tobytes() == H0.tobytes()
     assert p.runs == [] and window.loss_pane.curves == {}
-    np.testing.assert_array_equal(window.h_pane.image.image, window._H_db)
+    np.testing.assert_array_equal(window.h_pane.image.image, window.display.H_db)
     window.act_redo.trigger()
     assert p.W.tobytes() == W1.tobytes() and p.H.tobytes() == H1.tobytes()
     assert p.runs == [record] and record.id in window.loss_pane.curves
@@ -150,7 +150,7 @@ def test_an_exception_in_the_worker_is_shown_and_leaves_the_project_as_before(wi
     assert p.W.tobytes() == W0.tobytes() and p.H.tobytes() == H0.tobytes()
     assert p.runs == [] and window.undo.stack.count() == 0
     assert window.loss_pane.live is None
-    np.testing.assert_array_equal(window.h_pane.image.image, window._H_db)
+    np.testing.assert_array_equal(window.h_pane.image.image, window.display.H_db)
     box.close()
 
 

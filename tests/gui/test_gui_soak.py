@@ -88,4 +88,4 @@ def test_fifty_runs_leak_no_threads_files_or_memory(qtbot, tmp_path, monkeypatch
     assert qthreads1 <= qthreads0
     assert fds1 <= fds0
     assert rss1 <= rss0 * 1.10
-    assert w.run_ctrl is None and not w._retired
+    assert w.run_ctrl is None and not w.runs.retired

@@ -116,7 +116,7 @@ def test_log_frequency_display(window):
     window.v_pane.setYRange(200.0, 4000.0, padding=0)
     window.set_log_frequency(True)
     assert window.act_log.isChecked()
-    m = window._log_map
+    m = window.display.log_map
     v = _image_rect(window.v_pane)
     assert v.top() == pytest.approx(m.y0) and v.bottom() == pytest.approx(m.y1)
     assert v.bottom() == pytest.approx(math.log2(p.sr / 2))
@@ -140,7 +140,7 @@ def test_log_frequency_display(window):
 
 
 def test_db_range_sets_levels_and_user_levels_stick(window):
-    top = window._V_top
+    top = window.display.V_top
     window.set_db_range(60)
     assert window.db_actions[60].isChecked()
     lo, hi = window.v_pane.bar.levels()
@@ -149,7 +149,7 @@ def test_db_range_sets_levels_and_user_levels_stick(window):
     # a drag on the colour bar's handles makes the levels manual; they survive a repaint
     window.v_pane.bar.setLevels((-10.0, 20.0))
     window.v_pane._on_user_levels()
-    window._show_V()
+    window.display.show_V()
     assert tuple(window.v_pane.bar.levels()) == (-10.0, 20.0)
     window.set_db_range(80)
     assert not window.v_pane.manual_levels
@@ -165,9 +165,9 @@ def test_v_pane_shows_the_model_and_the_sources(window):
     window.set_v_mode("source: lh")
     lh = window.v_pane.data_db
     assert lh.shape == p.V.shape
-    assert np.all(lh <= window._V_db + 1e-3)  # a masked mixture is never louder than the mixture
+    assert np.all(lh <= window.display.V_db + 1e-3)  # a masked mixture is never louder than the mixture
     window.set_v_mode("V")
-    assert window.v_pane.data_db is window._V_db
+    assert window.v_pane.data_db is window.display.V_db
 
 
 def test_cursor_read_out(window, qtbot):
@@ -215,7 +215,7 @@ def test_a_new_project_keeps_log_frequency_on_its_own_grid(window, tmp_path):
     path = tmp_path / "tone.wav"
     sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * np.arange(sr) / sr)).astype(np.float32), sr)
     assert window.open_audio(path)
-    m = window._log_map
+    m = window.display.log_map
     assert window.v_pane.freq_axis.log_map is m and window.w_pane.freq_axis.log_map is m
     # (the analysis rate is the STFT's, not the file's)
     assert _image_rect(window.v_pane).bottom() == pytest.approx(math.log2(window.project.sr / 2))

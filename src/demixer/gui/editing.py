@@ -45,14 +45,6 @@ MAX_CONTRIBUTION_COMPONENTS = 64
 _TOL_SPINS = ("tol_pitch", "tol_note_pre", "tol_note_post", "tol_onset_pre", "tol_onset_post")
 
 
-def _menu(window, title: str):
-    for action in window.menuBar().actions():
-        menu = action.menu()
-        if menu is not None and action.text().replace("&", "") == title:
-            return menu
-    return None
-
-
 class EditingController(QObject):
     """Owns the editing UI of one window and turns user actions into undoable edits."""
 
@@ -128,7 +120,7 @@ class EditingController(QObject):
         self.act_reset_sources = QAction("Reset sources from the score", w)
         self.act_reset_sources.triggered.connect(self.reset_sources_from_score)
 
-        edit = _menu(w, "Edit")
+        edit = w.bench.actions.menu("edit")
         if edit is not None:
             edit.addSeparator()
             tools = edit.addMenu("&Tools")
@@ -154,7 +146,7 @@ class EditingController(QObject):
                 self.act_reset_sources,
             ):
                 edit.addAction(a)
-        view = _menu(w, "View")
+        view = w.bench.actions.menu("view")
         if view is not None:
             view.addSeparator()
             view.addAction(self.act_show_masks)
@@ -195,8 +187,8 @@ class EditingController(QObject):
         """An undo / redo changed the constraints or the components under a running job (edits are
         refused during runs, undo is not): its result no longer fits, so it is dropped."""
         w = self.window
-        if w._running():
-            w._abandon_run()
+        if w.bench.running():
+            w.bench.abandon_run()
             self.say(f"The run was stopped and its result dropped: {what} changed under it", 8000)
 
     def _on_factors_changed(self, region) -> None:
@@ -222,13 +214,13 @@ class EditingController(QObject):
             old = self._R
             self._R = p.n_components
             (_, _), (y0, y1) = w.h_pane.viewRange()
-            w._apply_limits()
+            w.display.apply_limits()
             if old is not None and y0 <= 0.01 and y1 >= old - 0.01:  # was showing every component
                 w.h_pane.setYRange(0.0, float(p.n_components), padding=0.0)
                 w.w_pane.setXRange(0.0, float(p.n_components), padding=0.0)
-            w._update_summary()
-        if w.v_mode != "V" and not w._running():
-            w._show_V()
+            w.display.update_summary()
+        if w.v_mode != "V" and not w.bench.running():
+            w.display.show_V()
         self._on_selection_changed(self.selected_components())
 
     def _on_sources_changed(self) -> None:
@@ -275,9 +267,9 @@ class EditingController(QObject):
         self._masks_score = p.score
         if "W" in which:
             allow, ref = p.allow_W, self._reference("W")
-            if w.log_freq and w._log_map is not None:
-                allow = w._log_map.apply(allow.astype("uint8")) > 0
-                ref = w._log_map.apply(ref.astype("uint8")) > 0
+            if w.log_freq and w.display.log_map is not None:
+                allow = w.display.log_map.apply(allow.astype("uint8")) > 0
+                ref = w.display.log_map.apply(ref.astype("uint8")) > 0
             self.mask_W.set_allow(allow, ref)
         if "H" in which:
             box = None
@@ -308,8 +300,8 @@ class EditingController(QObject):
         rows = rows[:MAX_CONTRIBUTION_COMPONENTS]
         model = p.W[:, rows] @ p.H[rows, :]
         w = self.window
-        if w.log_freq and w._log_map is not None:
-            model = w._log_map.apply(model)
+        if w.log_freq and w.display.log_map is not None:
+            model = w.display.log_map.apply(model)
         self.contribution.set_contribution(model)
 
     def _on_selection_changed(self, rows) -> None:
@@ -317,7 +309,7 @@ class EditingController(QObject):
         rows = [r for r in rows if p is not None and r < p.n_components]
         if p is not None:
             self.highlight_H.set_selection(rows, (0.0, p.duration))
-            self.highlight_W.set_selection(rows, self.window._y_extent())
+            self.highlight_W.set_selection(rows, self.window.display.y_extent())
         self.tools.update_actions()
         if rows:
             self._contribution_timer.start()
@@ -362,7 +354,7 @@ class EditingController(QObject):
         w = self.window
         if w.project is None:
             return False
-        if w._running():
+        if w.bench.running():
             self.say("Cancel the run or wait for it to finish before editing")
             return False
         if not edit:
@@ -532,7 +524,7 @@ class EditingController(QObject):
         if p is None or getattr(pp, "_updating", False):
             return
         new = pp.score_params()
-        if w._running():
+        if w.bench.running():
             self.say("Cancel the run or wait for it to finish before changing the tolerances")
             self._sync_tolerances()
             return

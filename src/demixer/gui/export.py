@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QCursor
 from PySide6.QtWidgets import QApplication, QFileDialog, QMenu
 
+from demixer.gui import settings
 from demixer.io.errors import InputError
 from demixer.io.export import check_folder, write_factors, write_loss_csv, write_stems
 
@@ -60,15 +61,15 @@ class Exporter(QObject):
 
     # ------------------------------------------------------------------------------ helpers
     def _start_dir(self) -> str:
-        saved = QSettings().value("export_dir", "")
-        if isinstance(saved, str) and saved and os.path.isdir(saved):
+        saved = settings.export_dir()
+        if saved and os.path.isdir(saved):
             return saved
         p = self.window.project
         path = getattr(getattr(p, "audio", None), "path", None)
         return str(Path(path).parent) if path else str(Path.home())
 
     def _remember(self, folder: str | os.PathLike[str]) -> None:
-        QSettings().setValue("export_dir", os.fspath(folder))
+        settings.set_export_dir(os.fspath(folder))
 
     def _done(self, what: str, where: str | os.PathLike[str]) -> None:
         self.window.statusBar().showMessage(f"Exported {what} to {os.fspath(where)}", 8000)
@@ -173,14 +174,9 @@ class Exporter(QObject):
 def install_export_menu(window: Any, audition: Any) -> Exporter:
     """File → Export submenu, placed before "Save window image…" (or before Quit, or at the end)."""
     exporter = Exporter(window, audition)
-    file_menu = None
-    for action in window.menuBar().actions():
-        if action.menu() is not None and action.text().replace("&", "") == "File":
-            file_menu = action.menu()
-            break
-    if file_menu is None:
-        file_menu = window.menuBar().addMenu("&File")
-    before = getattr(window, "act_screenshot", None) or getattr(window, "act_quit", None)
+    reg = window.bench.actions
+    file_menu = reg.menu("file")
+    before = reg.get("file.screenshot") or reg.get("file.quit")
     if before is not None and before in file_menu.actions():
         file_menu.insertMenu(before, exporter.menu)
     else:

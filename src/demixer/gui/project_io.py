@@ -43,10 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from demixer.gui import settings
+from demixer.gui.settings import DEFAULT_AUTOSAVE_S, LAYOUT_VERSION, recovery_dir
 from demixer.io.errors import InputError
 from demixer.io.project_file import (
     PROJECT_SUFFIX,
@@ -60,8 +62,6 @@ from demixer.io.project_file import (
 
 __all__ = ["ProjectIO", "install_project_io", "recovery_dir", "LAYOUT_VERSION", "DEFAULT_AUTOSAVE_S"]
 
-DEFAULT_AUTOSAVE_S = 180
-LAYOUT_VERSION = 1
 _RECOVERY_PREFIX = "recovery-"
 
 #: answer keys → (button text, role)
@@ -70,15 +70,6 @@ _ROLES = {
     "destructive": QMessageBox.ButtonRole.DestructiveRole,
     "reject": QMessageBox.ButtonRole.RejectRole,
 }
-
-
-def recovery_dir() -> Path:
-    """Where recovery files go: ``$DEMIXER_RECOVERY_DIR`` or the application data folder's ``recovery``."""
-    env = os.environ.get("DEMIXER_RECOVERY_DIR")
-    if env:
-        return Path(env)
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".demixer") / "recovery"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -91,17 +82,6 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True
     return True
-
-
-def _autosave_seconds() -> float:
-    raw = os.environ.get("DEMIXER_AUTOSAVE_SECONDS")
-    if raw is None:
-        raw = QSettings().value("autosave/interval_s", DEFAULT_AUTOSAVE_S)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return float(DEFAULT_AUTOSAVE_S)
-    return value if value > 0 else 0.0  # 0: autosave off
 
 
 class ProjectIO(QObject):
@@ -124,7 +104,7 @@ class ProjectIO(QObject):
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setSingleShot(True)
         self.autosave_timer.timeout.connect(self._autosave_due)
-        self.autosave_interval_ms = int(_autosave_seconds() * 1000)
+        self.autosave_interval_ms = int(settings.autosave_seconds() * 1000)
 
         stack = window.undo.stack
         stack.cleanChanged.connect(self._on_clean_changed)
@@ -145,13 +125,7 @@ class ProjectIO(QObject):
         self.act_save.triggered.connect(lambda: self.save())
         self.act_save_as = QAction("Save project &as…", w, shortcut=QKeySequence("Ctrl+Shift+S"))
         self.act_save_as.triggered.connect(lambda: self.save_as())
-        menu = None
-        for action in w.menuBar().actions():
-            if action.menu() is not None and action.text().replace("&", "") == "File":
-                menu = action.menu()
-                break
-        if menu is None:
-            menu = w.menuBar().addMenu("&File")
+        menu = w.bench.actions.menu("file")
         acts = menu.actions()
 
         def following(anchor) -> Any:
@@ -216,10 +190,10 @@ class ProjectIO(QObject):
         box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self.win)
         if informative:
             box.setInformativeText(informative)
-        box._keys = {}
+        box.choice_buttons = {}
         for key, label, role in buttons:
             b = box.addButton(label, _ROLES[role])
-            box._keys[key] = b
+            box.choice_buttons[key] = b
             if key == default:
                 box.setDefaultButton(b)
             if role == "reject":
@@ -229,7 +203,7 @@ class ProjectIO(QObject):
     @staticmethod
     def _answer(box: QMessageBox, buttons) -> str:
         clicked = box.clickedButton()
-        for key, b in box._keys.items():
+        for key, b in box.choice_buttons.items():
             if b is clicked:
                 return key
         rejects = [k for k, _, role in buttons if role == "reject"]
@@ -359,7 +333,7 @@ class ProjectIO(QObject):
         self.path = path
         self.win.undo.stack.setClean()
         self.discard_recovery()
-        self.win._add_recent(path, None)
+        self.win.bench.add_recent(path, None)
         self.update_title()
         self._status(f"Saved {Path(path).name}", 5000)
         return True
@@ -404,7 +378,7 @@ class ProjectIO(QObject):
             self._status("")
             return False
         self._install(loaded, path)
-        self.win._add_recent(os.path.abspath(path), None)
+        self.win.bench.add_recent(os.path.abspath(path), None)
         return True
 
     def load(self, path: str, title: str = "Cannot open the project") -> LoadedProject | None:
@@ -880,14 +854,10 @@ class ProjectIO(QObject):
 
     # ================================================================================ layout
     def save_layout(self) -> None:
-        s = QSettings()
-        s.setValue("window/geometry", self.win.saveGeometry())
-        s.setValue("window/state", self.win.saveState(LAYOUT_VERSION))
+        settings.save_layout(self.win.saveGeometry(), self.win.saveState(LAYOUT_VERSION))
 
     def restore_layout(self) -> bool:
-        s = QSettings()
-        geometry = s.value("window/geometry")
-        state = s.value("window/state")
+        geometry, state = settings.layout()
         ok = False
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             ok = bool(self.win.restoreGeometry(geometry))

@@ -296,8 +296,8 @@ class ToolController(QObject):
     def to_model_mask(self, target: str, mask: np.ndarray) -> np.ndarray:
         """A mask on the displayed grid → a mask on W (bins × components) or H."""
         w = self.window
-        if target == "W" and w.log_freq and w._log_map is not None:
-            lm = w._log_map
+        if target == "W" and w.log_freq and w.display.log_map is not None:
+            lm = w.display.log_map
             if self._rows_to_bins is None or self._rows_to_bins[0] is not lm:
                 self._rows_to_bins = (lm, log_rows_to_bins(lm).T.astype(np.float32))
             m = self._rows_to_bins[1]
@@ -324,7 +324,7 @@ class ToolController(QObject):
             scene = self.scene_pos(pane, ev.position())
             if not pane.vb.sceneBoundingRect().contains(scene) or pane.data_db is None:
                 return False
-            if self.window._running():
+            if self.window.bench.running():
                 self.window.statusBar().showMessage("Cancel or wait for the run before editing", 4000)
                 return True
             self._begin(pane, target, scene)

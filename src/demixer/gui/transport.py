@@ -230,7 +230,7 @@ class AuditionController(QObject):
         if anchor is not None:
             w.splitDockWidget(anchor, self.dock, Qt.Orientation.Vertical)
         w.resizeDocks([self.dock], [150], Qt.Orientation.Vertical)  # room for a few source rows
-        view_menu = _menu(w, "View")
+        view_menu = w.bench.actions.menu("view")
         if view_menu is not None:
             view_menu.addAction(self.dock.toggleViewAction())
 
@@ -373,7 +373,7 @@ class AuditionController(QObject):
         if p is None:
             return
         ctrl = getattr(self.window, "run_ctrl", None)
-        running = getattr(self.window, "_running", lambda: False)()
+        running = self.window.bench.running()
         if running and ctrl is not None and ctrl.last is not None:
             self.request_stems(ctrl.last.snap.W, ctrl.last.snap.H)
         else:
@@ -694,15 +694,6 @@ class AuditionController(QObject):
         if obj is self.window and event.type() == QEvent.Type.Close:
             self.shutdown()
         return False
-
-
-def _menu(window, title: str):
-    """The menu bar's menu called ``title`` (ignoring the & of its shortcut), or None."""
-    for action in window.menuBar().actions():
-        menu = action.menu()
-        if menu is not None and action.text().replace("&", "") == title:
-            return menu
-    return None
 
 
 def install_audition(window) -> AuditionController:

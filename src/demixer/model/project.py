@@ -187,7 +187,7 @@ def free_init(V: np.ndarray, n_components: int = 16, seed: int = 0) -> ScoreInit
 
 
 class Project:
-    """The document. Construct with :meth:`from_audio` (analyse + initialise) or :meth:`from_init`."""
+    """The document. Made by ``engine.projects.project_from_audio`` (analyse + initialise) or :meth:`from_init`."""
 
     def __init__(
         self,

@@ -1,0 +1,198 @@
+"""Opening recordings and scores (File menu): a new project from a recording (and its score), a score
+for the current recording, re-analysis with the Parameters dock's settings, the recent-files list.
+Bad files end in a dialog naming the file and the reason; the open project stays as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from functools import partial
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog
+
+from demixer.engine.projects import project_from_audio
+from demixer.gui import settings
+from demixer.io.errors import InputError
+from demixer.model.project import Project, RunParams
+
+__all__ = ["FileController"]
+
+
+class FileController(QObject):
+    """File → Open audio / score / demo / recent, and Re-analyse, for one workbench."""
+
+    def __init__(self, bench, *, params_pane, recent_menu) -> None:
+        super().__init__(bench)
+        self.bench = bench
+        self.params_pane = params_pane
+        self.recent_menu = recent_menu
+        self.project_io = None  # gui/project_io.ProjectIO, set once it is installed
+        recent_menu.aboutToShow.connect(self.rebuild_recent_menu)
+
+    def open_demo(self) -> bool:
+        from demixer import demo_paths
+
+        audio, score = demo_paths()
+        return self.open_audio(audio, score)
+
+    def open_audio(self, path: str | os.PathLike[str], score: str | os.PathLike[str] | None = None) -> bool:
+        """Open a recording (and its score). On a bad file: a dialog, and the current project stays."""
+        path = os.fspath(path)
+        score = os.fspath(score) if score else None
+        if path.lower().endswith(".demix"):  # a project (recent files, command line, drops)
+            return self.project_io.open_project(path)
+        self.bench.status(f"Opening {Path(path).name}…")
+        try:
+            audio = self.project_io.read_audio_checked(path)  # very long → asks; too short → InputError
+        except InputError as exc:
+            self.bench.show_error("Cannot open the recording", exc.path, exc.reason)
+            return False
+        if audio is None:  # the user cancelled (very long recording)
+            return False
+        notes = None
+        if score:
+            notes = self._read_notes(score, audio)
+            if notes is None:
+                return False
+        try:
+            project = self._make_project(audio, notes, score)
+        except InputError as exc:
+            self.bench.show_error("Cannot open the file", exc.path, exc.reason)
+            return False
+        except ValueError as exc:
+            self.bench.show_error(
+                "Cannot analyse the recording", score if score and "note" in str(exc) else path, str(exc)
+            )
+            return False
+        self.bench.set_project(project)
+        self.bench.add_recent(path, score)
+        self.bench.status(
+            f"Opened {Path(path).name}" + (f" with {Path(score).name}" if score else ""), 5000
+        )
+        return True
+
+    def open_score(self, path: str | os.PathLike[str]) -> bool:
+        """Re-initialise the current recording from a score."""
+        path = os.fspath(path)
+        if self.bench.project is None:
+            self.bench.show_error("Cannot open the score", path, "open a recording first")
+            return False
+        notes = self._read_notes(path, self.bench.project.audio)
+        if notes is None:
+            return False
+        p = self.bench.project
+        # the Parameters dock's tolerances; groups decided by the new score
+        score = dataclasses.replace(self.params_pane.score_params(), split_pitch=None)
+        try:
+            project = self._make_project(p.audio, notes, path, stft=p.stft, score=score, run=p.run)
+        except ValueError as exc:
+            self.bench.show_error("Cannot use the score", path, str(exc))
+            return False
+        self.bench.set_project(project)
+        if p.audio.path:
+            self.bench.add_recent(p.audio.path, path)
+        return True
+
+    def _read_notes(self, score: str, audio) -> list | None:
+        from demixer.io.score import clip_notes, read_score
+
+        try:
+            notes = read_score(score)
+        except InputError as exc:
+            self.bench.show_error("Cannot open the score", exc.path, exc.reason)
+            return None
+        notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
+        if not notes:
+            self.bench.show_error(
+                "Cannot use the score", score, f"no notes fall within the recording's {audio.duration:.2f} s"
+            )
+            return None
+        if n_clipped or n_dropped:
+            self.bench.status(
+                f"{Path(score).name}: runs past the end of the recording: {n_dropped} notes dropped, "
+                f"{n_clipped} shortened",
+                8000,
+            )
+        return notes
+
+    def _make_project(
+        self, audio, notes, score_path, stft=None, score=None, run: RunParams | None = None
+    ) -> Project:
+        from demixer.engine.separation import SeparationSettings
+
+        base = SeparationSettings()
+        run = run or RunParams(model=base.model, n_iter=base.n_iter, seed=base.seed)
+        settings = base.with_(
+            stft=stft or base.stft,
+            score=score or base.score,
+            model=run.model,
+            n_iter=run.n_iter,
+            seed=run.seed,
+            alpha=run.alpha,
+            compress=run.compress,
+            normalize=run.normalize,
+        )
+        if notes and settings.score.split_pitch is None and all(not n.group for n in notes):
+            # like `demixer separate`: a score without groups is split at middle C
+            settings = settings.with_(score=dataclasses.replace(settings.score, split_pitch=60))
+        return project_from_audio(audio, notes, settings, score_path=score_path)
+
+    def reanalyse(self, stft, score) -> bool:
+        """New analysis + initialisation of the current recording and score with these settings."""
+        p = self.bench.project
+        if p is None:
+            return False
+        try:
+            project = self._make_project(
+                p.audio, p.notes or None, p.score_path, stft=stft, score=score, run=p.run
+            )
+        except ValueError as exc:
+            self.bench.show_error("Cannot re-analyse", p.audio.path or p.title, str(exc))
+            return False
+        self.bench.set_project(project)
+        return True
+
+    def ask_open_audio(self) -> None:
+        if not self.project_io.maybe_save_changes():
+            return
+        from demixer.io.audio import SUPPORTED_AUDIO_SUFFIXES
+
+        pattern = " ".join(f"*{s}" for s in SUPPORTED_AUDIO_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self.bench.host, "Open audio", "", f"Audio ({pattern});;All files (*)")
+        if path:
+            self.open_audio(path)
+
+    def ask_open_score(self) -> None:
+        if not self.project_io.maybe_save_changes():
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self.bench.host, "Open score", "", "Scores (*.mid *.midi *.csv);;All files (*)"
+        )
+        if path:
+            self.open_score(path)
+
+    def ask_screenshot(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.bench.host, "Save window image", "demixer.png", "PNG (*.png)")
+        if path and not self.bench.host.grab().save(path):
+            self.bench.show_error("Cannot save the image", path, "the image could not be written")
+
+    def recent_files(self) -> list[tuple[str, str | None]]:
+        return settings.recent_files()
+
+    def rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = self.recent_files()
+        if not items:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+            return
+        for audio, score in items:
+            text = Path(audio).name + (f"  +  {Path(score).name}" if score else "")
+            a = self.recent_menu.addAction(text)
+            a.setToolTip(audio)
+            a.triggered.connect(partial(self.open_audio, audio, score))
+        self.recent_menu.addSeparator()
+        self.recent_menu.addAction("Clear list", lambda: settings.set_recent_files([]))

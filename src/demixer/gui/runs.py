@@ -1,0 +1,179 @@
+"""Runs of the open project (DESIGN.md §3): start, cancel, show progress, apply the result as one
+undo step. The job runs in a :class:`~demixer.gui.worker.RunController`; the live factors are painted
+by the workbench's display from the newest snapshot.
+
+A run that is replaced (a new run, a new project) is *abandoned*: cancelled, its remaining snapshots
+dropped, its thread kept in ``retired`` until it ends. Only the current run's result is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from PySide6.QtCore import QObject
+
+from demixer.engine.job import MODELS, JobSpec
+from demixer.gui.factors_view import MODE_V
+from demixer.gui.worker import DisplaySnapshot, RunController
+from demixer.model.edits import ApplyRunResult
+from demixer.model.project import RunRecord
+
+__all__ = ["RunManager"]
+
+log = logging.getLogger(__name__)
+
+
+class RunManager(QObject):
+    """The run state of one workbench: ``run_ctrl`` (the current run or None) and ``retired`` runs."""
+
+    def __init__(self, bench, *, loss_pane, progress, run_label) -> None:
+        super().__init__(bench)
+        self.bench = bench
+        self.display = bench.display
+        self.loss_pane, self.progress, self.run_label = loss_pane, progress, run_label
+        self.run_ctrl: RunController | None = None
+        self.retired: list[RunController] = []
+
+    def running(self) -> bool:
+        """A run is going and its result has not been applied yet."""
+        c = self.run_ctrl
+        return c is not None and c.is_running() and not c.applied
+
+    def start_run(self, model: str | None = None, n_iter: int | None = None) -> RunController | None:
+        """Start a run of the project's model (or ``model``) for its iterations (or ``n_iter``) from the
+        current W, H. A run already going is cancelled and its result dropped."""
+        p = self.bench.project
+        if p is None:
+            return None
+        self.abandon()
+        inputs = p.run_inputs()
+        if model is not None:
+            inputs["model"] = model
+            if model not in ("nae", "nae-pgd"):
+                inputs["W_E0"] = None
+        if n_iter is not None:
+            inputs["n_iter"] = int(n_iter)
+        label = p.next_run_label(MODELS.get(inputs["model"], inputs["model"]))
+        try:
+            spec = JobSpec(**inputs, label=label)
+            ctrl = RunController(spec, self)
+        except Exception as exc:  # bad settings: say so, change nothing
+            self.bench.show_error("Cannot start the run", p.title, f"{type(exc).__name__}: {exc}")
+            return None
+        ctrl.snapshot.connect(self._on_run_snapshot)
+        ctrl.failed.connect(self._on_run_failed)
+        ctrl.finished.connect(self._on_run_thread_finished)
+        self.run_ctrl = ctrl
+        self.loss_pane.begin_live(label, spec.n_iter)
+        self.progress.setRange(0, max(1, spec.n_iter))
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.run_label.setText(f"{label}: starting…")
+        log.info("run %s started: %s, %d iterations", label, spec.model, spec.n_iter)
+        ctrl.start()
+        self.display.begin_live()
+        self.bench.actions_changed.emit()
+        self.bench.run_started.emit(ctrl)
+        return ctrl
+
+    def cancel_run(self) -> None:
+        """Stop the run after the current iteration; its last state is applied as one undo step."""
+        if self.running():
+            self.run_ctrl.cancel()
+            self.run_label.setText(f"{self.run_ctrl.spec.label}: cancelling…")
+
+    def abandon(self) -> None:
+        """Cancel the current run without applying its result (a new run or a new project replaces it)."""
+        ctrl = self.run_ctrl
+        if ctrl is None:
+            return
+        self.run_ctrl = None
+        ctrl.cancel()
+        if ctrl.is_running():
+            self.retired.append(ctrl)
+        log.info("run %s abandoned", ctrl.spec.label)
+        self.display.end_live()
+        self.loss_pane.discard_live()
+        self.progress.setVisible(False)
+        self.run_label.setText("")
+        self.display.show_project_factors()
+        self.bench.actions_changed.emit()
+
+    def _on_run_snapshot(self, ctrl: RunController, ds: DisplaySnapshot) -> None:
+        if ctrl is not self.run_ctrl:
+            return  # an abandoned run still draining
+        self.display.stats["snapshots"] += 1
+        self.loss_pane.extend_live(ds.snap.losses)
+        self.display.pending = ds
+        snap = ds.snap
+        self.progress.setValue(snap.iteration)
+        rate = snap.rate
+        eta = (snap.n_iter - snap.iteration) / rate if rate > 0 else float("nan")
+        loss = self.loss_pane.live_losses[-1] if self.loss_pane.live_losses else float("nan")
+        eta_text = f" · ETA {eta:.1f} s" if math.isfinite(eta) and not snap.done else ""
+        self.run_label.setText(
+            f"{ctrl.spec.label}: iteration {snap.iteration}/{snap.n_iter} · {rate:.1f} it/s{eta_text}"
+            f" · loss {loss:.4g}"
+        )
+        if snap.done:
+            self._finish_run(ctrl, ds)
+
+    def _finish_run(self, ctrl: RunController, ds: DisplaySnapshot) -> None:
+        ctrl.applied = True
+        self.display.repaint_timer.stop()
+        self.display.paint_pending()
+        snap = ds.snap
+        record = RunRecord(
+            label=ctrl.spec.label,
+            model=ctrl.spec.model,
+            losses=list(ctrl.losses),
+            n_iter=snap.iteration,
+            stopped=snap.stopped or "finished",
+            elapsed=snap.elapsed,
+        )
+        self.loss_pane.end_live(record.id)
+        self.bench.undo.push(ApplyRunResult(snap.W, snap.H, snap.W_E, record, text=f"run {record.label}"))
+        self.progress.setVisible(False)
+        how = {"cancelled": "cancelled after", "converged": "converged after"}.get(snap.stopped, "finished:")
+        self.run_label.setText(
+            f"{record.label} {how} {snap.iteration} iterations in {snap.elapsed:.1f} s ({snap.rate:.1f} it/s)"
+        )
+        log.info("run %s %s after %d iterations", record.label, record.stopped, snap.iteration)
+        self.bench.actions_changed.emit()
+        self.bench.run_finished.emit(record)
+
+    def _on_run_failed(self, ctrl: RunController, message: str, details: str) -> None:
+        if ctrl is not self.run_ctrl:
+            return
+        log.error("run %s failed: %s\n%s", ctrl.spec.label, message, details)
+        self.display.end_live()
+        self.loss_pane.discard_live()
+        self.progress.setVisible(False)
+        self.run_label.setText(f"{ctrl.spec.label} failed")
+        p = self.bench.project
+        if p is not None:  # the project was never touched: show it again
+            self.display.refresh_factors()
+            if self.bench.view.v_mode != MODE_V:
+                self.display.show_V()
+        self.bench.show_error("The run failed", p.title if p else "run", message, details)
+        self.bench.run_failed.emit(message)
+
+    def _on_run_thread_finished(self, ctrl: RunController) -> None:
+        if ctrl is self.run_ctrl:
+            self.run_ctrl = None
+            self.display.repaint_timer.stop()
+        if ctrl in self.retired:
+            self.retired.remove(ctrl)
+        ctrl.setParent(None)
+        ctrl.deleteLater()
+        self.bench.actions_changed.emit()
+
+    def stop_runs(self) -> None:
+        """Cancel every run and wait for its thread (each stops within one iteration)."""
+        self.display.repaint_timer.stop()
+        ctrls = [c for c in [self.run_ctrl, *self.retired] if c is not None]
+        self.run_ctrl = None
+        for c in ctrls:
+            c.stop()
+        self.retired = [c for c in self.retired if c.is_running()]
