@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
 
@@ -69,3 +70,21 @@ def test_reanalyse_with_a_new_fft_size(window):
     assert all(c.kind == "pitch" for c in p.components)
     assert window.v_pane.image.image.shape == p.V.shape
     assert pane.n_fft.value() == 1024  # the dock shows the new project's values
+
+
+def test_a_fresh_dock_shows_the_dataclass_defaults(qtbot):
+    """ScoreParams / STFTParams / RunParams defaults live in one place: the dock reads them."""
+    from demixer.core.constraints import ScoreParams
+    from demixer.core.stft import STFTParams
+    from demixer.gui.params import ParametersPane
+    from demixer.model.project import RunParams
+
+    pane = ParametersPane()
+    qtbot.addWidget(pane)
+    d, got = ScoreParams(), pane.score_params()
+    for name in ("tol_pitch", "tol_note_pre", "tol_note_post", "tol_onset_pre", "tol_onset_post"):
+        assert getattr(got, name) == pytest.approx(getattr(d, name)), name
+    st, s0 = pane.stft_params(), STFTParams()
+    assert (st.n_fft, st.hop, st.sr) == (s0.n_fft, s0.hop, s0.sr)
+    r = pane.run_params()
+    assert (r.n_iter, r.seed) == (RunParams().n_iter, RunParams().seed)

@@ -8,7 +8,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import resample_poly
 
 __all__ = ["Audio", "analysis_signal", "resample", "to_mono"]
 
@@ -72,6 +71,8 @@ def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     x = np.asarray(x)
     if sr_from == sr_to:
         return x.astype(np.float32, copy=True)
+    from scipy.signal import resample_poly  # ~1 s to import: only when resampling
+
     g = math.gcd(sr_from, sr_to)
     y = resample_poly(x.astype(np.float32, copy=False), sr_to // g, sr_from // g, axis=-1)
     return np.ascontiguousarray(y, dtype=np.float32)

@@ -276,7 +276,9 @@ class MainWindow(QMainWindow):
     undo = property(lambda self: self.bench.undo)
     scripted = property(lambda self: self.bench.scripted)
     errors = property(lambda self: self.bench.errors)
-    last_dialog = property(lambda self: self.bench.last_dialog, lambda self, box: setattr(self.bench, "last_dialog", box))
+    last_dialog = property(
+        lambda self: self.bench.last_dialog, lambda self, box: setattr(self.bench, "last_dialog", box)
+    )
     project_changed = property(lambda self: self.bench.project_changed)
     run_started = property(lambda self: self.bench.run_started)
     run_finished = property(lambda self: self.bench.run_finished)

@@ -113,8 +113,11 @@ class ParametersPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._updating = False
-        self._run = RunParams()
-        self._score = ScoreParams()
+        self._run = run0 = RunParams()  # every default below comes from the dataclasses, never a literal
+        self._score = sc0 = ScoreParams()
+        from demixer.core.stft import STFTParams  # scipy: imported when the dock is made, not at import
+
+        st0 = STFTParams()
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(6)
@@ -124,8 +127,8 @@ class ParametersPane(QWidget):
         for key, label in MODELS.items():
             self.model.addItem(label, key)
         self.model.setToolTip("NMF by multiplicative updates (Euclidean or KL), or a nonnegative autoencoder")
-        self.n_iter = _spin(1, MAX_ITER, 100, tip="Iterations of the next run")
-        self.seed = _spin(0, 2**31 - 1, 0, tip="Seed for random initialisations (recordings without a score)")
+        self.n_iter = _spin(1, MAX_ITER, run0.n_iter, tip="Iterations of the next run")
+        self.seed = _spin(0, 2**31 - 1, run0.seed, tip="Seed for random initialisations (recordings without a score)")
         f.addRow("model", self.model)
         f.addRow("iterations", self.n_iter)
         f.addRow("seed", self.seed)
@@ -134,13 +137,13 @@ class ParametersPane(QWidget):
         stft_box, f = _form_box("STFT")
         self.n_fft = EvenSpinBox()
         self.n_fft.setRange(16, 32768)
-        self.n_fft.setValue(2048)
+        self.n_fft.setValue(st0.n_fft)
         self.n_fft.setToolTip("FFT size (window length) in samples; even")
         self.hop = _spin(
-            1, 1024, 512, tip="Hop size in samples (at most half the FFT size: frames must overlap)"
+            1, st0.n_fft // 2, st0.hop, tip="Hop size in samples (at most half the FFT size: frames must overlap)"
         )
         self.sr = _spin(
-            1000, 192_000, 22050, " Hz", "Analysis sample rate (the recording is resampled to it)"
+            1000, 192_000, st0.sr, " Hz", "Analysis sample rate (the recording is resampled to it)"
         )
         self.sr.setSingleStep(50)
         self.n_fft.valueChanged.connect(lambda v: self.hop.setMaximum(max(1, int(v) // 2)))
@@ -151,14 +154,16 @@ class ParametersPane(QWidget):
 
         score_box, f = _form_box("Score tolerances")
         self.tol_pitch = _dspin(
-            0.005, 0.5, 0.05, 0.01, 3, tip="Relative width of each harmonic's band (0.05 ≈ ±50 cents)"
+            0.005, 0.5, sc0.tol_pitch, 0.01, 3, tip="Relative width of each harmonic's band (0.05 ≈ ±50 cents)"
         )
         self.tol_note_pre = _dspin(
-            0.0, 5.0, 0.15, 0.05, 2, " s", "Activation allowed this long before each onset"
+            0.0, 5.0, sc0.tol_note_pre, 0.05, 2, " s", "Activation allowed this long before each onset"
         )
-        self.tol_note_post = _dspin(0.0, 5.0, 0.5, 0.05, 2, " s", "… and this long after each offset")
-        self.tol_onset_pre = _dspin(0.0, 2.0, 0.2, 0.05, 2, " s", "Onset template allowed before each onset")
-        self.tol_onset_post = _dspin(0.0, 2.0, 0.1, 0.05, 2, " s", "… and after it")
+        self.tol_note_post = _dspin(0.0, 5.0, sc0.tol_note_post, 0.05, 2, " s", "… and this long after each offset")
+        self.tol_onset_pre = _dspin(
+            0.0, 2.0, sc0.tol_onset_pre, 0.05, 2, " s", "Onset template allowed before each onset"
+        )
+        self.tol_onset_post = _dspin(0.0, 2.0, sc0.tol_onset_post, 0.05, 2, " s", "… and after it")
         self.onsets = QComboBox()
         self.onsets.addItems(["by instrument", "on", "off"])
         self.onsets.setToolTip("Onset templates: for struck/plucked instruments (default), always or never")

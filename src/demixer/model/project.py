@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from demixer.core.analysis import Analysis
-from demixer.core.audio import Audio
 from demixer.core.constraints import ComponentInfo, ScoreInit, ScoreParams
 from demixer.core.nmf import random_init
 from demixer.core.notes import Note, pitch_name
 from demixer.model.signals import Signal
 
 if TYPE_CHECKING:  # core.stft imports scipy.signal (~1 s): only when a project is made without params
+    from demixer.core.analysis import Analysis
+    from demixer.core.audio import Audio
     from demixer.core.stft import STFTParams
 
 __all__ = [
