@@ -25,6 +25,7 @@ _cfg_home = Path(tempfile.mkdtemp(prefix="demixer-xdg-"))
 (_cfg_home / "alsa").mkdir()
 (_cfg_home / "alsa" / "asoundrc").write_text(_ASOUNDRC)
 os.environ["XDG_CONFIG_HOME"] = str(_cfg_home)
+os.environ["DEMIXER_LOG_DIR"] = str(_cfg_home / "logs")  # the app's rotating log (gui/logs.py)
 
 import sys  # noqa: E402
 

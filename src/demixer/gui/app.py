@@ -9,6 +9,7 @@ demixer --demo --run --screenshot out.png
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -64,9 +65,13 @@ def run_app(args) -> int:
     t0 = time.perf_counter()
     app = make_application()
     apply_theme(app)
+    from demixer.gui.logs import ExceptionHook, setup_logging
     from demixer.gui.main_window import MainWindow  # after the QApplication exists
 
     screenshot = getattr(args, "screenshot", None)
+    log_file = setup_logging()
+    logging.getLogger("demixer").info("start (log %s)", log_file)
+    hook = ExceptionHook(scripted=bool(screenshot), on_fatal=lambda: finish(EXIT_FAILED)).install()
     win = MainWindow(scripted=bool(screenshot))
     status = {"code": EXIT_OK}
 
@@ -114,4 +119,5 @@ def run_app(args) -> int:
     code = app.exec()
     win.stop_runs()
     win.close()
+    hook.uninstall()
     return status["code"] if code == 0 else code
