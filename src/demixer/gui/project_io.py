@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
@@ -63,6 +62,7 @@ from demixer.io.project_file import (
 __all__ = ["ProjectIO", "install_project_io", "recovery_dir", "LAYOUT_VERSION", "DEFAULT_AUTOSAVE_S"]
 
 _RECOVERY_PREFIX = "recovery-"
+AUTOSAVE_LANE = "autosave"  # the TaskBridge lane of the recovery writer
 
 #: answer keys → (button text, role)
 _ROLES = {
@@ -97,8 +97,7 @@ class ProjectIO(QObject):
         self.autosave_error: str | None = None
         self.last_autosave: float | None = None
         self._token = uuid.uuid4().hex[:8]
-        self._writer: threading.Thread | None = None
-        self._writer_result: list = []
+        self.tasks = window.bench.tasks  # recovery files are written on its "autosave" lane
         self._has_recovery = False
 
         self.autosave_timer = QTimer(self)
@@ -605,7 +604,7 @@ class ProjectIO(QObject):
     def set_autosave_interval(self, seconds: float) -> None:
         """Autosave ``seconds`` after unsaved edits (0 turns it off); kept in the settings."""
         self.autosave_interval_ms = int(max(0.0, float(seconds)) * 1000)
-        QSettings().setValue("autosave/interval_s", float(seconds))
+        settings.set_autosave_seconds(float(seconds))
         if self.autosave_timer.isActive():
             self.autosave_timer.stop()
             self._schedule_autosave()
@@ -620,18 +619,17 @@ class ProjectIO(QObject):
     def autosave_now(self, wait: bool = False) -> Path | None:
         """Write the recovery file now (in a worker thread, from copies) if there are unsaved changes.
         Returns its path, or None when nothing was written. ``wait``: until it is on disk."""
-        self._collect_writer()
         if self.autosave_error:
             self._status(f"Autosave failed: {self.autosave_error}", 10000)
             self.autosave_error = None
         p = self.win.project
         if p is None or not self.is_dirty():
             return None
-        if self._writer is not None:  # the previous one is still writing: try again later
+        if self.tasks.busy(AUTOSAVE_LANE):  # the previous one is still writing: try again later
             if not wait:
                 self._schedule_autosave()
                 return None
-            self._collect_writer(wait=True)
+            self.tasks.wait(AUTOSAVE_LANE)
         path = self.recovery_path()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -639,45 +637,40 @@ class ProjectIO(QObject):
         except (InputError, OSError) as exc:
             self.autosave_error = getattr(exc, "reason", None) or str(exc)
             return None
-        result: list = []
-        t = threading.Thread(target=self._write, args=(payload, path, result), name="demixer-autosave", daemon=True)
-        self._writer, self._writer_result = t, result
         self._has_recovery = True
-        t.start()
+        self.tasks.submit(
+            AUTOSAVE_LANE,
+            lambda task: self._write(payload, path),
+            on_result=self._autosave_written,
+            on_error=lambda message, _details: self._autosave_written(message),
+            replace=False,
+            name=f"autosave {path.name}",
+        )
         if wait:
-            self._collect_writer(wait=True)
+            self.tasks.wait(AUTOSAVE_LANE)
         self.last_autosave = time.time()
         return path
 
     @staticmethod
-    def _write(payload, path: Path, result: list) -> None:  # worker thread: no Qt here
+    def _write(payload, path: Path) -> str | None:  # worker thread: no Qt here
+        """Write the recovery file; returns None, or why it could not be written."""
         try:
             write_payload(payload, path)
-            result.append(None)
         except InputError as exc:
-            result.append(exc.reason)
-        except Exception as exc:  # pragma: no cover - reported in the status bar
-            result.append(f"{type(exc).__name__}: {exc}")
+            return exc.reason
+        return None
+
+    def _autosave_written(self, problem: str | None) -> None:
+        if problem is not None:
+            self.autosave_error = problem  # shown in the status bar at the next autosave
 
     def autosave_pending(self) -> bool:
-        """A recovery file is being written (by the autosave thread)."""
-        self._collect_writer()
-        return self._writer is not None
-
-    def _collect_writer(self, wait: bool = False) -> None:
-        t = self._writer
-        if t is None:
-            return
-        if wait:
-            t.join()
-        if not t.is_alive():
-            self._writer = None
-            if self._writer_result and self._writer_result[0] is not None:
-                self.autosave_error = self._writer_result[0]
+        """A recovery file is being written (on the task bridge's autosave lane)."""
+        return self.tasks.busy(AUTOSAVE_LANE)
 
     def discard_recovery(self) -> None:
         """Delete this window's recovery file (after a save, a new project or a close)."""
-        self._collect_writer(wait=True)
+        self.tasks.wait(AUTOSAVE_LANE)
         if self._has_recovery or self.recovery_path().exists():
             try:
                 self.recovery_path().unlink(missing_ok=True)

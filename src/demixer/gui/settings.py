@@ -81,6 +81,10 @@ def autosave_seconds() -> float:
     return value if value > 0 else 0.0  # 0: autosave off
 
 
+def set_autosave_seconds(seconds: float) -> None:
+    QSettings().setValue(KEY_AUTOSAVE, float(seconds))
+
+
 def recent_files() -> list[tuple[str, str | None]]:
     raw = QSettings().value(KEY_RECENT, "[]")
     try:

@@ -13,13 +13,13 @@ feeds the player (DESIGN.md §3 audio/, §4 Audition).
   selects a loop range; the Loop button shows the range as a ``LinearRegionItem`` on V and H;
 * File → Export (:mod:`demixer.gui.export`).
 
-Threading: the stems (masks from the current W·H, one inverse STFT per source) are computed by a
-``QRunnable`` on a private ``QThreadPool`` (one job at a time; a newer request waits and replaces any
-older waiting one; results are cached by a fingerprint of W, H and the source assignment). Requests come
-from the project's change signals (debounced) and, during a run, from its snapshots at most every
-:data:`LIVE_INTERVAL_S`. The mix (mute/solo/gain) is built in the GUI thread — a few multiply-adds per
-sample — and handed to ``Player.set_buffer``, which swaps it in by reference at the next audio block with
-a short crossfade.
+Threading: the stems (masks from the current W·H, one inverse STFT per source) are computed on the
+workbench's task bridge, lane ``"stems"`` (gui/tasks.py; one job at a time; a newer request waits and
+replaces any older waiting one; a new project makes a running job stale; results are cached by a
+fingerprint of W, H and the source assignment). Requests come from the project's change signals
+(debounced) and, during a run, from its snapshots at most every :data:`LIVE_INTERVAL_S`. The mix
+(mute/solo/gain) is built in the GUI thread — a few multiply-adds per sample — and handed to
+``Player.set_buffer``, which swaps it in by reference at the next audio block with a short crossfade.
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
 
 from demixer.audio.player import PlaybackUnavailable, Player, playback_status
 from demixer.engine.audition import StemCache, StemRequest, StemSet, build_mix, compute_stems
 from demixer.gui.mixer import MODE_MIXTURE, MODE_SOURCES, ListenPanel
+
+STEMS_LANE = "stems"  # the TaskBridge lane of the stem jobs
 
 __all__ = [
     "AuditionController",
@@ -60,31 +62,6 @@ def format_time(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     m, s = divmod(seconds, 60.0)
     return f"{int(m)}:{s:04.1f}"
-
-
-# ============================================================================================ worker
-class _Emitter(QObject):
-    """Lives in the GUI thread; a worker emits through it, so the slots run queued in the GUI thread."""
-
-    done = Signal(int, object)  # generation, StemSet
-    failed = Signal(int, str)  # generation, message
-
-
-class _StemJob(QRunnable):
-    def __init__(self, request: StemRequest, generation: int, emitter: _Emitter) -> None:
-        super().__init__()
-        self.request = request
-        self.generation = generation
-        self.emitter = emitter
-        self.setAutoDelete(True)
-
-    def run(self) -> None:  # worker thread: reads only the frozen request
-        try:
-            result = compute_stems(self.request)
-        except Exception as exc:  # reported in the Listen dock
-            self.emitter.failed.emit(self.generation, f"{type(exc).__name__}: {exc}")
-            return
-        self.emitter.done.emit(self.generation, result)
 
 
 # ============================================================================================ tool bar
@@ -175,7 +152,6 @@ class AuditionController(QObject):
         self.cache = StemCache(3)
         self.stem_error = ""
         self.stats = {"stem_jobs": 0, "buffers": 0}
-        self._generation = 0
         self._job: StemRequest | None = None  # running
         self._next: StemRequest | None = None  # waiting
         self._wanted_key: str | None = None
@@ -188,11 +164,7 @@ class AuditionController(QObject):
         self._syncing_regions = False
         self._updating_slider = False
 
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
-        self._emitter = _Emitter(self)
-        self._emitter.done.connect(self._on_stems_done)
-        self._emitter.failed.connect(self._on_stems_failed)
+        self.tasks = window.bench.tasks  # the stems are computed on its "stems" lane, one job at a time
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -317,7 +289,8 @@ class AuditionController(QObject):
         if old is not None:
             for sig, slot in self._connections(old):
                 sig.disconnect(slot)
-        self._generation += 1
+        self.tasks.invalidate(STEMS_LANE)  # a job still running for the old project is dropped
+        self._job = None
         self._debounce.stop()
         self._next = None
         self._play_when_ready = False
@@ -407,12 +380,15 @@ class AuditionController(QObject):
         self._job = req
         self.stats["stem_jobs"] += 1
         self.panel.set_status("computing…", "computing the sources of the current W·H")
-        self.pool.start(_StemJob(req, self._generation, self._emitter))
+        self.tasks.submit(
+            STEMS_LANE,
+            lambda task: compute_stems(req),  # worker thread: reads only the frozen request
+            on_result=self._on_stems_done,
+            on_error=self._on_stems_failed,
+            name=f"stems {req.key[:8]}",
+        )
 
-    @Slot(int, object)
-    def _on_stems_done(self, generation: int, stem_set: StemSet) -> None:
-        if generation != self._generation:
-            return
+    def _on_stems_done(self, stem_set: StemSet) -> None:
         self._job = None
         self.cache.put(stem_set)
         nxt, self._next = self._next, None
@@ -422,10 +398,7 @@ class AuditionController(QObject):
             return  # what is wanted is already in use (e.g. undo came back to cached stems meanwhile)
         self._use_stems(stem_set)  # the wanted one, or a step towards it (live runs: hear it improve)
 
-    @Slot(int, str)
-    def _on_stems_failed(self, generation: int, message: str) -> None:
-        if generation != self._generation:
-            return
+    def _on_stems_failed(self, message: str, _details: str) -> None:
         self._job = None
         self.stem_error = message
         self.panel.set_status(f"cannot compute the sources: {message}")
@@ -684,11 +657,10 @@ class AuditionController(QObject):
         """Stop playing, release the audio stream, wait for a stem job (the window is closing)."""
         self.timer.stop()
         self._debounce.stop()
-        self._generation += 1
+        self.tasks.invalidate(STEMS_LANE)
         self._next = None
         self.player.close()
-        self.pool.clear()
-        self.pool.waitForDone(10_000)
+        self.tasks.wait(STEMS_LANE, 10_000)
 
     def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
         if obj is self.window and event.type() == QEvent.Type.Close:
