@@ -146,6 +146,33 @@ def test_save_and_open_restore_the_project_and_the_view_exactly(win, new_window,
     assert b.run_counter == a.run_counter
 
 
+def test_listen_settings_and_the_loop_are_saved_with_the_view(win, new_window, tmp_path):
+    """Mode, per-source gain/mute/solo and the loop go into view.json and come back on open."""
+    from demixer.engine.audition import SourceMix
+    from demixer.gui.mixer import MODE_SOURCES
+
+    a = win.audition
+    names = list(a.panel.rows)
+    assert len(names) >= 2
+    a.panel.set_source_settings(names[0], SourceMix(-6.5, False, True))
+    a.panel.set_source_settings(names[1], SourceMix(3.0, True, False))
+    a.set_loop_range(0.4, 1.3)
+    path = tmp_path / "listen.demix"
+    assert win.project_io.save_to(path)
+    saved = read_project_file(path).view["listen"]
+    assert saved["mode"] == MODE_SOURCES and saved["loop"] == pytest.approx([0.4, 1.3])
+    assert saved["sources"][names[0]] == {"gain_db": -6.5, "mute": False, "solo": True}
+
+    other = new_window()
+    assert other.project_io.open_project(path)
+    b = other.audition
+    assert b.panel.mode == MODE_SOURCES
+    assert b.panel.settings()[names[0]] == SourceMix(-6.5, False, True)
+    assert b.panel.settings()[names[1]] == SourceMix(3.0, True, False)
+    assert b.loop_range == pytest.approx((0.4, 1.3)) and b.bar.act_loop.isChecked()
+    assert other.project_io.capture_view()["listen"] == saved
+
+
 def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(win, qtbot):
     edit_H(win)
     win.close()

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from demixer.gui import settings
 from demixer.gui.settings import DEFAULT_AUTOSAVE_S, LAYOUT_VERSION, recovery_dir
+from demixer.gui.workbench import ViewState
 from demixer.io.errors import InputError
 from demixer.io.project_file import (
     PROJECT_SUFFIX,
@@ -451,25 +452,28 @@ class ProjectIO(QObject):
         def levels(pane) -> list[float] | None:
             return [float(x) for x in pane.bar.levels()] if pane.manual_levels else None
 
-        view: dict[str, Any] = {
-            "log_frequency": bool(w.log_freq),
-            "db_range": float(w.db_range),
-            "v_mode": str(w.v_mode),
-            "ranges": {"V": ranges(w.v_pane), "H": ranges(w.h_pane), "W": ranges(w.w_pane)},
-            "levels": {"V": levels(w.v_pane), "H": levels(w.h_pane), "W": levels(w.w_pane)},
-            "splitters": {
+        view = ViewState(
+            log_frequency=bool(w.bench.view.log_frequency),
+            db_range=float(w.bench.view.db_range),
+            v_mode=str(w.bench.view.v_mode),
+            ranges={"V": ranges(w.v_pane), "H": ranges(w.h_pane), "W": ranges(w.w_pane)},
+            levels={"V": levels(w.v_pane), "H": levels(w.h_pane), "W": levels(w.w_pane)},
+            splitters={
                 "top": [int(x) for x in w.top_split.sizes()],
                 "bottom": [int(x) for x in w.bottom_split.sizes()],
                 "vertical": [int(x) for x in w.v_split.sizes()],
             },
-        }
+        )
         tools = self._tools()
         if tools is not None:
             if isinstance(getattr(tools, "tool", None), str):
-                view["tool"] = tools.tool
+                view.tool = tools.tool
             if isinstance(getattr(tools, "brush_px", None), (int, float)):
-                view["brush_px"] = float(tools.brush_px)
-        return view
+                view.brush_px = float(tools.brush_px)
+        audition = getattr(w, "audition", None)
+        if audition is not None:
+            view.listen = audition.listen_state()
+        return view.to_dict()
 
     def _tools(self):
         """The editing tools (gui/tools.py ToolController), when the window has them."""
@@ -546,6 +550,13 @@ class ProjectIO(QObject):
         px = view.get("brush_px")
         if tools is not None and isinstance(px, (int, float)) and not isinstance(px, bool) and 0 < px < 1e4:
             step("brush size", lambda: tools.set_brush_px(float(px)))
+        listen = ViewState.from_dict(view).listen
+        audition = getattr(w, "audition", None)
+        if audition is not None and listen is not None:
+            try:
+                problems.extend(audition.restore_listen_state(listen))
+            except Exception as exc:  # a bad view never stops a project from opening
+                problems.append(f"view listen settings not restored ({type(exc).__name__})")
         return problems
 
     # ================================================================================ close

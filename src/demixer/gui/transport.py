@@ -36,7 +36,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
 
 from demixer.audio.player import PlaybackUnavailable, Player, playback_status
-from demixer.engine.audition import StemCache, StemRequest, StemSet, build_mix, compute_stems
+from demixer.engine.audition import SourceMix, StemCache, StemRequest, StemSet, build_mix, compute_stems
 from demixer.gui.mixer import MODE_MIXTURE, MODE_SOURCES, ListenPanel
 
 STEMS_LANE = "stems"  # the TaskBridge lane of the stem jobs
@@ -605,6 +605,55 @@ class AuditionController(QObject):
     @property
     def loop_range(self) -> tuple[float, float] | None:
         return self._loop_range if self.bar.act_loop.isChecked() else None
+
+    # ------------------------------------------------------------------------------ saved with the view
+    def listen_state(self) -> dict:
+        """The Listen settings for the project file's view state: mode, per-source gain/mute/solo, loop."""
+        return {
+            "mode": self.panel.mode,
+            "sources": {
+                name: {"gain_db": float(m.gain_db), "mute": bool(m.mute), "solo": bool(m.solo)}
+                for name, m in self.panel.settings().items()
+            },
+            "loop": list(self.loop_range) if self.loop_range is not None else None,
+        }
+
+    def restore_listen_state(self, state: dict) -> list[str]:
+        """Apply a :meth:`listen_state` dict; anything malformed is skipped and named in the result."""
+        problems: list[str] = []
+        if not isinstance(state, dict):
+            return ["view listen settings not restored (not a mapping)"]
+        sources = state.get("sources") if isinstance(state.get("sources"), dict) else {}
+        for name, m in sources.items():
+            ok = (
+                name in self.panel.rows
+                and isinstance(m, dict)
+                and isinstance(m.get("gain_db"), (int, float))
+                and not isinstance(m.get("gain_db"), bool)
+                and math.isfinite(m["gain_db"])
+                and isinstance(m.get("mute"), bool)
+                and isinstance(m.get("solo"), bool)
+            )
+            if ok:
+                self.panel.set_source_settings(name, SourceMix(float(m["gain_db"]), m["mute"], m["solo"]))
+            else:
+                problems.append(f"view listen settings of {name!r} not restored")
+        mode = state.get("mode")
+        if mode in (MODE_MIXTURE, MODE_SOURCES):
+            self.panel.set_mode(mode)  # after the rows: setting a row switches to "sources"
+        elif mode is not None:
+            problems.append("view listen mode not restored")
+        loop = state.get("loop")
+        if (
+            isinstance(loop, list)
+            and len(loop) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in loop)
+            and loop[0] < loop[1]
+        ):
+            self.set_loop_range(float(loop[0]), float(loop[1]))
+        elif loop is not None:
+            problems.append("view loop not restored")
+        return problems
 
     def _show_loop_regions(self, start: float, end: float) -> None:
         if not self._loop_regions:
