@@ -57,7 +57,7 @@ class RunManager(QObject):
         label = p.next_run_label(MODELS.get(inputs["model"], inputs["model"]))
         try:
             spec = JobSpec(**inputs, label=label)
-            ctrl = RunController(spec, self)
+            ctrl = RunController(spec, self, tasks=self.bench.tasks)
         except Exception as exc:  # bad settings: say so, change nothing
             self.bench.show_error("Cannot start the run", p.title, f"{type(exc).__name__}: {exc}")
             return None

@@ -3,10 +3,14 @@
 Every job the window runs off the GUI thread goes through :meth:`TaskBridge.submit` with one protocol:
 
 * ``fn(task)`` runs on a worker thread of the job's *lane* (one thread per lane: ``"stems"``,
-  ``"autosave"``, ``"export"``…, so jobs of one kind run in order and never compete with each other);
+  ``"autosave"``…, so jobs of one kind run in order and never compete with each other), or, with
+  ``dedicated=True``, on a thread of its own (``task.thread``; runs: a new run must not wait for an
+  abandoned one to stop);
   it may call ``task.progress(value)`` and should return early when ``task.cancelled``;
 * ``on_result(value)``, ``on_error(message, details)`` and ``on_progress(value)`` are called on the GUI
-  thread (queued signals), never after the task was cancelled;
+  thread (queued signals, in the order the worker sent them), never after the task was cancelled;
+* ``on_done(task)`` is called on the GUI thread once the job has ended, whatever happened (result,
+  error, cancelled or stale) — the place to release what the job held;
 * a newer task in a lane makes the older ones *stale* when submitted with ``replace=True``: their
   results and errors are dropped, and a stale task still waiting to start never starts;
 * :meth:`TaskBridge.wait` waits for a lane (or all lanes) to drain, e.g. before the window closes.
@@ -26,7 +30,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
 
 __all__ = ["Task", "TaskBridge"]
 
@@ -46,6 +50,8 @@ class Task:
         self.on_result: Callable[[Any], None] | None = None
         self.on_error: Callable[[str, str], None] | None = None
         self.on_progress: Callable[[Any], None] | None = None
+        self.on_done: Callable[[Task], None] | None = None
+        self.thread: QThread | None = None  # its own thread, for a dedicated task
 
     def cancel(self) -> None:
         """Thread-safe: the job sees ``cancelled``; nothing of it is delivered any more."""
@@ -58,33 +64,67 @@ class Task:
     def progress(self, value: Any) -> None:
         """From the worker: deliver ``value`` to ``on_progress`` on the GUI thread."""
         if not self.cancelled:
-            self.bridge.progressed.emit(self, value)
+            _emit(self.bridge.progressed, self, value)
+
+
+def _emit(signal, *args) -> None:
+    """Emit from a worker; a bridge already deleted (its window closed) just gets nothing."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Internal C++ object already deleted"
+        log.debug("task result after the bridge was deleted: dropped")
+
+
+def _execute(task: Task, fn: Callable[[Task], Any]) -> None:
+    """Run one job on the current (worker) thread and send what it gives to the bridge."""
+    bridge = task.bridge
+    try:
+        if task.cancelled:
+            return
+        t0 = time.perf_counter()
+        log.debug("task %s started", task.name)
+        try:
+            value = fn(task)
+        except Exception as exc:  # delivered to on_error on the GUI thread
+            log.exception("task %s failed", task.name)
+            _emit(bridge.failed, task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return
+        log.debug("task %s done in %.3f s", task.name, time.perf_counter() - t0)
+        _emit(bridge.finished, task, value)
+    finally:
+        task.done.set()
 
 
 class _Runnable(QRunnable):
+    """A job on a lane's pool thread."""
+
     def __init__(self, task: Task, fn: Callable[[Task], Any]) -> None:
         super().__init__()
         self.task = task
         self.fn = fn
 
     def run(self) -> None:  # a worker thread
-        task = self.task
-        bridge = task.bridge
         try:
-            if task.cancelled:
-                return
-            t0 = time.perf_counter()
-            log.debug("task %s started", task.name)
-            try:
-                value = self.fn(task)
-            except Exception as exc:  # delivered to on_error on the GUI thread
-                log.exception("task %s failed", task.name)
-                bridge.failed.emit(task, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-                return
-            log.debug("task %s done in %.3f s", task.name, time.perf_counter() - t0)
-            bridge.finished.emit(task, value)
+            _execute(self.task, self.fn)
         finally:
-            task.done.set()
+            _emit(self.task.bridge.ended, self.task)
+
+
+class _TaskThread(QThread):
+    """A job on a thread of its own (``dedicated=True``: long jobs such as runs, which must not wait
+    for one another); ``on_done`` comes once the thread has ended."""
+
+    def __init__(self, task: Task, fn: Callable[[Task], Any]) -> None:
+        super().__init__()
+        self.task = task
+        self.fn = fn
+        self.setObjectName(task.name)
+
+    def run(self) -> None:  # the worker thread
+        try:
+            _execute(self.task, self.fn)
+        finally:
+            _emit(self.task.bridge.ended, self.task)
 
 
 class TaskBridge(QObject):
@@ -93,6 +133,7 @@ class TaskBridge(QObject):
     finished = Signal(object, object)  # task, result (emitted from workers; delivered queued)
     failed = Signal(object, str, str)
     progressed = Signal(object, object)
+    ended = Signal(object)  # task: always, after the job has ended
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +144,7 @@ class TaskBridge(QObject):
         self.finished.connect(self._deliver_result, queued)
         self.failed.connect(self._deliver_error, queued)
         self.progressed.connect(self._deliver_progress, queued)
+        self.ended.connect(self._deliver_done, queued)
 
     def pool(self, lane: str) -> QThreadPool:
         pool = self._pools.get(lane)
@@ -120,16 +162,24 @@ class TaskBridge(QObject):
         on_result: Callable[[Any], None] | None = None,
         on_error: Callable[[str, str], None] | None = None,
         on_progress: Callable[[Any], None] | None = None,
+        on_done: Callable[[Task], None] | None = None,
         replace: bool = True,
         name: str | None = None,
+        dedicated: bool = False,
     ) -> Task:
-        """Run ``fn(task)`` on ``lane``'s thread; see the module docstring for the protocol."""
+        """Run ``fn(task)`` on ``lane``'s thread (on a thread of its own when ``dedicated``: the task's
+        ``thread``); see the module docstring for the protocol."""
         gen = self._generation.get(lane, 0) + (1 if replace else 0)
         self._generation[lane] = gen
         task = Task(self, lane, gen, name or lane)
         task.on_result, task.on_error, task.on_progress = on_result, on_error, on_progress
+        task.on_done = on_done
         self._current[lane] = task
-        self.pool(lane).start(_Runnable(task, fn))
+        if dedicated:
+            task.thread = _TaskThread(task, fn)
+            task.thread.start()
+        else:
+            self.pool(lane).start(_Runnable(task, fn))
         return task
 
     def is_stale(self, task: Task) -> bool:
@@ -171,3 +221,12 @@ class TaskBridge(QObject):
     def _deliver_progress(self, task: Task, value: Any) -> None:
         if not task.cancelled and task.on_progress is not None:
             task.on_progress(value)
+
+    @Slot(object)
+    def _deliver_done(self, task: Task) -> None:
+        if task.thread is not None:
+            task.thread.wait()  # sent at the very end of its run(): the thread is ending
+        if self._current.get(task.lane) is task:
+            del self._current[task.lane]
+        if task.on_done is not None:
+            task.on_done(task)

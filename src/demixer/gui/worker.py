@@ -1,32 +1,35 @@
-"""Background runs: an engine :class:`~demixer.engine.job.Job` iterated in a ``QThread`` (DESIGN.md §3).
+"""Background runs: an engine :class:`~demixer.engine.job.Job` iterated as a task of the window's task
+bridge, on a thread of its own (gui/tasks.py; DESIGN.md §3).
 
 The worker thread computes every iteration and, for each snapshot the job yields, also the dB images
-of W and H (so the GUI thread only uploads them), then emits one queued signal per snapshot. The GUI
+of W and H (so the GUI thread only uploads them), then sends it as the task's progress. The GUI
 thread never computes an iteration. :class:`RunController` lives in the GUI thread, owns the job and
-the thread, and re-emits the worker's signals there:
+its task, and re-emits the bridge's deliveries there:
 
     snapshot(controller, DisplaySnapshot)   every snapshot, in order; the last has ``snap.done``
     failed(controller, str, str)            an exception in the worker: (message, traceback)
     finished(controller)                    the thread has ended (after the last snapshot or failure)
 
 Cancellation (:meth:`RunController.cancel`, thread-safe) is checked by the job between iterations,
-so the thread ends within one iteration; :meth:`RunController.stop` cancels and waits for it.
+so the job ends within one iteration; :meth:`RunController.stop` cancels and waits for it.
 """
 
 from __future__ import annotations
 
 import os
 import time
-import traceback
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from demixer.engine.job import Job, JobSpec, Snapshot
 from demixer.gui.display import db_top, to_db
+from demixer.gui.tasks import Task, TaskBridge
 
-__all__ = ["DisplaySnapshot", "RunThread", "RunController", "SNAPSHOT_RATE", "limit_blas_threads"]
+__all__ = ["DisplaySnapshot", "RUN_LANE", "RunController", "SNAPSHOT_RATE", "limit_blas_threads"]
+
+RUN_LANE = "run"
 
 #: Snapshots per second asked from the job (at most). The job emits only after whole iterations, so the
 #: gap between snapshots is up to one iteration longer than 1/rate: asking for 20 keeps it ≤ 100 ms for
@@ -75,54 +78,58 @@ def prepare(snap: Snapshot) -> DisplaySnapshot:
     return DisplaySnapshot(snap, W_db, H_db, db_top(W_db), db_top(H_db), time.perf_counter())
 
 
-class RunThread(QThread):
-    """Iterates the job's snapshots; emits each (prepared) through a signal. Never touches the model."""
-
-    snapshot = Signal(object)
-    failed = Signal(str, str)
-
-    def __init__(self, job: Job, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.job = job
-
-    def run(self) -> None:  # the worker thread
-        try:
-            for snap in self.job.snapshots():
-                self.snapshot.emit(prepare(snap))
-        except Exception as exc:  # shown by the GUI in a dialog; the project is left as it was
-            self.failed.emit(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-
-
 class RunController(QObject):
-    """One run: job + thread, in the GUI thread. Create, connect, :meth:`start`."""
+    """One run: the job as a dedicated task of the task bridge, in the GUI thread. Create, connect,
+    :meth:`start`."""
 
     snapshot = Signal(object, object)
     failed = Signal(object, str, str)
     finished = Signal(object)
 
-    def __init__(self, spec: JobSpec, parent: QObject | None = None, max_rate: float = SNAPSHOT_RATE) -> None:
+    def __init__(
+        self,
+        spec: JobSpec,
+        parent: QObject | None = None,
+        max_rate: float = SNAPSHOT_RATE,
+        tasks: TaskBridge | None = None,
+    ) -> None:
         super().__init__(parent)
         self.spec = spec
         limit_blas_threads()
         self.job = Job(spec, max_rate=max_rate)  # validates here, in the GUI thread: bad input fails early
-        self.thread = RunThread(self.job)
+        self.tasks = tasks if tasks is not None else TaskBridge(self)
+        self.task: Task | None = None
         self.losses: list[float] = []
         self.last: DisplaySnapshot | None = None
         self.error: tuple[str, str] | None = None
         self.applied = False  # set by the window once the final snapshot's result is applied
         self.started_at = 0.0
-        queued = Qt.ConnectionType.QueuedConnection
-        self.thread.snapshot.connect(self._on_snapshot, queued)
-        self.thread.failed.connect(self._on_failed, queued)
-        self.thread.finished.connect(self._on_finished, queued)
 
     # ---------------------------------------------------------------------------------- control
     def start(self) -> None:
         self.started_at = time.perf_counter()
-        self.thread.start()
+        self.task = self.tasks.submit(
+            RUN_LANE,
+            self._work,
+            on_progress=self._on_snapshot,
+            on_error=self._on_failed,
+            on_done=self._on_finished,
+            replace=False,  # a run being abandoned still delivers until it ends; its owner ignores it
+            name=f"run {self.spec.label}",
+            dedicated=True,
+        )
+
+    @property
+    def thread(self):
+        """The run's own thread (a QThread), once started."""
+        return self.task.thread if self.task is not None else None
+
+    def _work(self, task: Task) -> None:  # the worker thread: iterates the job, never touches the model
+        for snap in self.job.snapshots():
+            task.progress(prepare(snap))
 
     def cancel(self) -> None:
-        """Ask the job to stop after the current iteration (returns at once)."""
+        """Ask the job to stop after the current iteration (returns at once); its last state is kept."""
         self.job.cancel()
 
     @property
@@ -130,28 +137,26 @@ class RunController(QObject):
         return self.job.cancelled
 
     def is_running(self) -> bool:
-        return self.thread.isRunning()
+        return self.thread is not None and self.thread.isRunning()
 
     def stop(self, timeout_ms: int = -1) -> bool:
-        """Cancel and wait for the thread to end. True when it has ended."""
+        """Cancel and wait for the job to end. True when it has ended."""
         self.job.cancel()
+        if self.thread is None:
+            return True
         if timeout_ms < 0:
             return self.thread.wait()
         return self.thread.wait(timeout_ms)
 
-    # ---------------------------------------------------------------------------------- slots (GUI thread)
-    @Slot(object)
+    # ---------------------------------------------------------------------------------- GUI thread
     def _on_snapshot(self, ds: DisplaySnapshot) -> None:
         self.losses.extend(ds.snap.losses)
         self.last = ds
         self.snapshot.emit(self, ds)
 
-    @Slot(str, str)
     def _on_failed(self, message: str, details: str) -> None:
         self.error = (message, details)
         self.failed.emit(self, message, details)
 
-    @Slot()
-    def _on_finished(self) -> None:
-        self.thread.wait()  # ``finished`` is emitted just before the thread really ends
+    def _on_finished(self, _task: Task) -> None:
         self.finished.emit(self)
