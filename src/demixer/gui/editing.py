@@ -51,6 +51,7 @@ class EditingController(QObject):
     def __init__(self, window) -> None:
         super().__init__(window)
         self.window = window
+        self.bench = window.bench  # the shared state: project, undo, runs, view, tasks, actions
         self.project = None
         self._R: int | None = None
         self.messages: list[str] = []
@@ -85,18 +86,18 @@ class EditingController(QObject):
         self.components_dock.raise_()
         self._build_menus()
         # hooks
-        window.project_changed.connect(self._on_project_changed)
+        self.bench.project_changed.connect(self._on_project_changed)
         window.act_log.toggled.connect(self._on_display_changed)
         pp = window.params_pane
         for name in _TOL_SPINS:
             spin = getattr(pp, name)
             spin.setKeyboardTracking(False)  # typing "0.35" is one change (on Enter / focus out), not three
             spin.valueChanged.connect(self._on_tolerance_changed)
-        window.undo.stack.indexChanged.connect(self._sync_tolerances)
+        self.bench.undo.stack.indexChanged.connect(self._sync_tolerances)
         self._anchor: int | None = None
         for pane in (window.h_pane, window.w_pane):
             pane.scene().sigMouseClicked.connect(partial(self._on_pane_clicked, pane))
-        if window.project is not None:
+        if self.bench.project is not None:
             self._on_project_changed()
 
     # ================================================================================ menus
@@ -120,7 +121,7 @@ class EditingController(QObject):
         self.act_reset_sources = QAction("Reset sources from the score", w)
         self.act_reset_sources.triggered.connect(self.reset_sources_from_score)
 
-        edit = w.bench.actions.menu("edit")
+        edit = self.bench.actions.menu("edit")
         if edit is not None:
             edit.addSeparator()
             tools = edit.addMenu("&Tools")
@@ -146,7 +147,7 @@ class EditingController(QObject):
                 self.act_reset_sources,
             ):
                 edit.addAction(a)
-        view = w.bench.actions.menu("view")
+        view = self.bench.actions.menu("view")
         if view is not None:
             view.addSeparator()
             view.addAction(self.act_show_masks)
@@ -170,7 +171,7 @@ class EditingController(QObject):
         if old is not None:
             for sig, slot in self._connections(old):
                 sig.disconnect(slot)
-        p = self.window.project
+        p = self.bench.project
         self.project = p
         if p is None:
             return
@@ -186,9 +187,8 @@ class EditingController(QObject):
     def _stop_stale_run(self, what: str) -> None:
         """An undo / redo changed the constraints or the components under a running job (edits are
         refused during runs, undo is not): its result no longer fits, so it is dropped."""
-        w = self.window
-        if w.bench.running():
-            w.bench.abandon_run()
+        if self.bench.running():
+            self.bench.abandon_run()
             self.say(f"The run was stopped and its result dropped: {what} changed under it", 8000)
 
     def _on_factors_changed(self, region) -> None:
@@ -219,7 +219,7 @@ class EditingController(QObject):
                 w.h_pane.setYRange(0.0, float(p.n_components), padding=0.0)
                 w.w_pane.setXRange(0.0, float(p.n_components), padding=0.0)
             w.display.update_summary()
-        if w.v_mode != "V" and not w.bench.running():
+        if w.v_mode != "V" and not self.bench.running():
             w.display.show_V()
         self._on_selection_changed(self.selected_components())
 
@@ -347,24 +347,23 @@ class EditingController(QObject):
 
     def say(self, text: str, ms: int = 5000) -> None:
         self.messages.append(text)
-        self.window.statusBar().showMessage(text, ms)
+        self.bench.status(text, ms)
 
     def push(self, edit) -> bool:
         """Do ``edit`` as one undo step (refused while a run is going; empty edits are dropped)."""
-        w = self.window
-        if w.project is None:
+        if self.bench.project is None:
             return False
-        if w.bench.running():
+        if self.bench.running():
             self.say("Cancel the run or wait for it to finish before editing")
             return False
         if not edit:
             return False
-        w.undo.push(edit)
+        self.bench.undo.push(edit)
         self.last_edit = edit
         return True
 
     def _try(self, make) -> bool:
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return False
         try:
@@ -411,7 +410,7 @@ class EditingController(QObject):
 
     def add_onset_templates(self, rows) -> bool:
         """An onset template for every selected pitch component that has none yet."""
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return False
         existing = {(c.pitch, c.source) for c in p.components if c.kind == "onset"}
@@ -442,12 +441,12 @@ class EditingController(QObject):
         return ok
 
     def _select_names(self, names) -> None:
-        p = self.window.project
+        p = self.bench.project
         want = set(names)
         self.panel.select_rows([r for r, c in enumerate(p.components) if c.name in want])
 
     def ask_add_pitch(self) -> AddPitchDialog | None:
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return None
         notes = score_notes(p)
@@ -474,7 +473,7 @@ class EditingController(QObject):
 
     # sources
     def next_colour(self) -> str:
-        p = self.window.project
+        p = self.bench.project
         return ce.next_source_colour(p) if p is not None else "#4c9be8"
 
     def new_source(self, name: str, colour: str | None = None, assign=None) -> bool:
@@ -499,7 +498,7 @@ class EditingController(QObject):
     def _sync_tolerances(self, *_):
         """Show ``project.score``'s tolerances in the dock (after an undo / redo of a tolerance change)
         without touching its other fields."""
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return
         pp = self.window.params_pane
@@ -520,11 +519,11 @@ class EditingController(QObject):
     def _on_tolerance_changed(self, *_):
         w = self.window
         pp = w.params_pane
-        p = w.project
+        p = self.bench.project
         if p is None or getattr(pp, "_updating", False):
             return
         new = pp.score_params()
-        if w.bench.running():
+        if self.bench.running():
             self.say("Cancel the run or wait for it to finish before changing the tolerances")
             self._sync_tolerances()
             return

@@ -30,6 +30,7 @@ class Exporter(QObject):
     def __init__(self, window: Any, audition: Any) -> None:
         super().__init__(window)
         self.window = window
+        self.bench = window.bench  # the shared state: project, undo, runs, view, tasks, actions
         self.audition = audition
         self.menu = QMenu("&Export", window)
         self.menu.setObjectName("menu_export")
@@ -49,22 +50,22 @@ class Exporter(QObject):
         for a in self.actions:
             self.menu.addAction(a)
         self.menu.aboutToShow.connect(self.update_actions)
-        window.project_changed.connect(self.update_actions)
+        self.bench.project_changed.connect(self.update_actions)
         self.update_actions()
 
     def update_actions(self) -> None:
-        has = self.window.project is not None
+        has = self.bench.project is not None
         for a in self.actions:
             a.setEnabled(has)
         if has:
-            self.act_losses.setEnabled(bool(self.window.project.runs))
+            self.act_losses.setEnabled(bool(self.bench.project.runs))
 
     # ------------------------------------------------------------------------------ helpers
     def _start_dir(self) -> str:
         saved = settings.export_dir()
         if saved and os.path.isdir(saved):
             return saved
-        p = self.window.project
+        p = self.bench.project
         path = getattr(getattr(p, "audio", None), "path", None)
         return str(Path(path).parent) if path else str(Path.home())
 
@@ -72,10 +73,10 @@ class Exporter(QObject):
         settings.set_export_dir(os.fspath(folder))
 
     def _done(self, what: str, where: str | os.PathLike[str]) -> None:
-        self.window.statusBar().showMessage(f"Exported {what} to {os.fspath(where)}", 8000)
+        self.bench.status(f"Exported {what} to {os.fspath(where)}", 8000)
 
     def _fail(self, title: str, exc: InputError) -> None:
-        self.window.show_error(title, exc.path, exc.reason)
+        self.bench.show_error(title, exc.path, exc.reason)
 
     # ------------------------------------------------------------------------------ sources
     def _ask_stems(self, fmt: str) -> None:
@@ -86,7 +87,7 @@ class Exporter(QObject):
 
     def export_stems(self, folder: str | os.PathLike[str], fmt: str = "wav") -> list[Path] | None:
         """The sources of the project's current W·H, as ``demixer separate`` writes them."""
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return None
         try:
@@ -111,7 +112,7 @@ class Exporter(QObject):
             self.export_factors(folder)
 
     def export_factors(self, folder: str | os.PathLike[str]) -> list[Path] | None:
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return None
         try:
@@ -158,7 +159,7 @@ class Exporter(QObject):
             self.export_losses(path)
 
     def export_losses(self, path: str | os.PathLike[str]) -> Path | None:
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return None
         try:

@@ -91,6 +91,7 @@ class ProjectIO(QObject):
     def __init__(self, window) -> None:
         super().__init__(window)
         self.win = window
+        self.bench = window.bench  # the shared state: project, undo, runs, view, tasks, actions
         self.path: str | None = None  # the project file of the current project, if saved / opened
         self._pending_path: str | None = None  # set while a project file is being installed
         self._close_confirmed = False
@@ -98,7 +99,7 @@ class ProjectIO(QObject):
         self.autosave_error: str | None = None
         self.last_autosave: float | None = None
         self._token = uuid.uuid4().hex[:8]
-        self.tasks = window.bench.tasks  # recovery files are written on its "autosave" lane
+        self.tasks = self.bench.tasks  # recovery files are written on its "autosave" lane
         self._has_recovery = False
 
         self.autosave_timer = QTimer(self)
@@ -106,10 +107,10 @@ class ProjectIO(QObject):
         self.autosave_timer.timeout.connect(self._autosave_due)
         self.autosave_interval_ms = int(settings.autosave_seconds() * 1000)
 
-        stack = window.undo.stack
+        stack = self.bench.undo.stack
         stack.cleanChanged.connect(self._on_clean_changed)
         stack.indexChanged.connect(self._on_index_changed)
-        window.project_changed.connect(self._on_project_changed)
+        self.bench.project_changed.connect(self._on_project_changed)
         self._build_actions()
         window.setAcceptDrops(True)
         window.installEventFilter(self)
@@ -125,7 +126,7 @@ class ProjectIO(QObject):
         self.act_save.triggered.connect(lambda: self.save())
         self.act_save_as = QAction("Save project &as…", w, shortcut=QKeySequence("Ctrl+Shift+S"))
         self.act_save_as.triggered.connect(lambda: self.save_as())
-        menu = w.bench.actions.menu("file")
+        menu = self.bench.actions.menu("file")
         acts = menu.actions()
 
         def following(anchor) -> Any:
@@ -152,7 +153,7 @@ class ProjectIO(QObject):
         self._update_actions()
 
     def _update_actions(self) -> None:
-        has = self.win.project is not None
+        has = self.bench.project is not None
         self.act_save.setEnabled(has)
         self.act_save_as.setEnabled(has)
 
@@ -243,12 +244,12 @@ class ProjectIO(QObject):
 
     def is_dirty(self) -> bool:
         stack = self._stack()
-        return stack is not None and self.win.project is not None and not stack.isClean()
+        return stack is not None and self.bench.project is not None and not stack.isClean()
 
     def update_title(self) -> None:
         if not shiboken6.isValid(self.win) or self._stack() is None:
             return
-        p = self.win.project
+        p = self.bench.project
         if p is None:
             self.win.setWindowTitle("Demixer")
             return
@@ -279,27 +280,27 @@ class ProjectIO(QObject):
 
     def mark_unsaved(self) -> None:
         """The project differs from its file though no edit was made (restored, audio replaced)."""
-        self.win.undo.stack.resetClean()
+        self.bench.undo.stack.resetClean()
         self.update_title()
         self._schedule_autosave()
 
     def _status(self, text: str, ms: int = 8000) -> None:
-        self.win.statusBar().showMessage(text, ms)
+        self.bench.status(text, ms)
 
     def _error(self, title: str, where: str, reason: str, details: str | None = None) -> None:
-        self.win.show_error(title, where, reason, details)
+        self.bench.show_error(title, where, reason, details)
 
     # ================================================================================ save
     def save(self) -> bool:
         """Save to the project's file (Save As when it has none). True when saved."""
-        if self.win.project is None:
+        if self.bench.project is None:
             return False
         if not self.path:
             return self.save_as()
         return self.save_to(self.path)
 
     def save_as(self) -> bool:
-        p = self.win.project
+        p = self.bench.project
         if p is None:
             return False
         if self.path:
@@ -317,7 +318,7 @@ class ProjectIO(QObject):
 
     def save_to(self, path: str | os.PathLike[str]) -> bool:
         """Write the project (and the view) to ``path`` atomically; the project becomes clean."""
-        p = self.win.project
+        p = self.bench.project
         if p is None:
             return False
         path = os.path.abspath(os.fspath(path))
@@ -331,9 +332,9 @@ class ProjectIO(QObject):
             self._error("Cannot save the project", path, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             return False
         self.path = path
-        self.win.undo.stack.setClean()
+        self.bench.undo.stack.setClean()
         self.discard_recovery()
-        self.win.bench.add_recent(path, None)
+        self.bench.add_recent(path, None)
         self.update_title()
         self._status(f"Saved {Path(path).name}", 5000)
         return True
@@ -341,7 +342,7 @@ class ProjectIO(QObject):
     def maybe_save_changes(self) -> bool:
         """Before the project is replaced: ask Save / Discard / Cancel when it has unsaved changes.
         True to go on."""
-        if not self.is_dirty() or self.win.scripted:
+        if not self.is_dirty() or self.bench.scripted:
             return True
         answer = self.ask("unsaved", *self._unsaved_texts())
         if answer == "save":
@@ -349,7 +350,7 @@ class ProjectIO(QObject):
         return answer == "discard"
 
     def _unsaved_texts(self):
-        name = Path(self.path).name if self.path else self.win.project.title
+        name = Path(self.path).name if self.path else self.bench.project.title
         return (
             "Unsaved changes",
             f"Save the changes to {name}?",
@@ -378,7 +379,7 @@ class ProjectIO(QObject):
             self._status("")
             return False
         self._install(loaded, path)
-        self.win.bench.add_recent(os.path.abspath(path), None)
+        self.bench.add_recent(os.path.abspath(path), None)
         return True
 
     def load(self, path: str, title: str = "Cannot open the project") -> LoadedProject | None:
@@ -390,7 +391,7 @@ class ProjectIO(QObject):
             try:
                 return load_project(path, audio_path=audio_path, allow_mismatch=allow)
             except AudioNotFoundError as exc:
-                if self.win.scripted:
+                if self.bench.scripted:
                     self._error(title, exc.path, exc.reason)
                     return None
                 chosen = self.ask_audio_file(path, exc.expected)
@@ -399,7 +400,7 @@ class ProjectIO(QObject):
                     return None
                 audio_path = chosen
             except AudioMismatchError as exc:
-                if self.win.scripted:
+                if self.bench.scripted:
                     self._error(title, exc.path, exc.reason)
                     return None
                 answer = self.ask(
@@ -453,9 +454,9 @@ class ProjectIO(QObject):
             return [float(x) for x in pane.bar.levels()] if pane.manual_levels else None
 
         view = ViewState(
-            log_frequency=bool(w.bench.view.log_frequency),
-            db_range=float(w.bench.view.db_range),
-            v_mode=str(w.bench.view.v_mode),
+            log_frequency=bool(self.bench.view.log_frequency),
+            db_range=float(self.bench.view.db_range),
+            v_mode=str(self.bench.view.v_mode),
             ranges={"V": ranges(w.v_pane), "H": ranges(w.h_pane), "W": ranges(w.w_pane)},
             levels={"V": levels(w.v_pane), "H": levels(w.h_pane), "W": levels(w.w_pane)},
             splitters={
@@ -483,7 +484,7 @@ class ProjectIO(QObject):
         """Apply a ``view.json`` state (anything missing or malformed is skipped). Returns problems."""
         w = self.win
         problems: list[str] = []
-        if not isinstance(view, dict) or not view or w.project is None:
+        if not isinstance(view, dict) or not view or self.bench.project is None:
             return problems
 
         def num_pair(v) -> tuple[float, float] | None:
@@ -578,7 +579,7 @@ class ProjectIO(QObject):
     def confirm_close(self, event) -> bool:
         """True: let the window close. With unsaved changes the close is ignored and a window-modal box
         asks Save / Discard / Cancel; Save or Discard close the window again."""
-        if self._close_confirmed or self.win.scripted or not self.is_dirty():
+        if self._close_confirmed or self.bench.scripted or not self.is_dirty():
             return True
         event.ignore()
         if self.prompt is not None and self.prompt.isVisible():
@@ -633,7 +634,7 @@ class ProjectIO(QObject):
         if self.autosave_error:
             self._status(f"Autosave failed: {self.autosave_error}", 10000)
             self.autosave_error = None
-        p = self.win.project
+        p = self.bench.project
         if p is None or not self.is_dirty():
             return None
         if self.tasks.busy(AUTOSAVE_LANE):  # the previous one is still writing: try again later
@@ -754,7 +755,7 @@ class ProjectIO(QObject):
         limit = limits.memory_limit()
         frames = None
         if need > limit and info.frames > 0:
-            if self.win.scripted:
+            if self.bench.scripted:
                 for line in limits.audio_warnings(path, stft, limit):
                     print(f"demixer: warning: {line}", file=sys.stderr)
             else:

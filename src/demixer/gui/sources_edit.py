@@ -76,6 +76,7 @@ class SourcesEditor(QObject):
     def __init__(self, window, editing) -> None:
         super().__init__(window)
         self.window = window
+        self.bench = window.bench  # the shared state: project, undo, runs, view, tasks, actions
         self.editing = editing
         self.menu: QMenu | None = None
         tree = window.sources_pane
@@ -86,7 +87,7 @@ class SourcesEditor(QObject):
     # ------------------------------------------------------------------ menus
     def fill_menu(self, menu: QMenu, source: str | None = None) -> None:
         """Source actions; with ``source`` (a clicked source), actions on it first."""
-        p = self.window.project
+        p = self.bench.project
         menu.clear()
         if p is None:
             a = menu.addAction("(no project)")
@@ -135,7 +136,7 @@ class SourcesEditor(QObject):
         self.menu.popup(tree.viewport().mapToGlobal(pos))
 
     def select_source(self, source: str) -> None:
-        p = self.window.project
+        p = self.bench.project
         if p is not None:
             self.editing.panel.select_rows([int(r) for r in p.source_components(source)])
 
@@ -152,7 +153,7 @@ class SourcesEditor(QObject):
             self.editing.rename_source(source, name)
 
     def ask_recolour_source(self, source: str) -> None:
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return
         colour = QColorDialog.getColor(QColor(p.source_colour(source)), self.window, f"Colour of {source}")
@@ -160,7 +161,7 @@ class SourcesEditor(QObject):
             self.editing.recolour_source(source, colour.name())
 
     def ask_pitch_range(self) -> None:
-        p = self.window.project
+        p = self.bench.project
         if p is None:
             return
         dlg = PitchRangeDialog([s.name for s in p.sources], self.window)

@@ -130,6 +130,7 @@ class ToolController(QObject):
     def __init__(self, window, editing) -> None:
         super().__init__(window)
         self.window = window
+        self.bench = window.bench  # the shared state: project, undo, runs, view, tasks, actions
         self.editing = editing
         self.tool = NAVIGATE
         self.brush_px = float(BRUSH_DEFAULT)
@@ -247,7 +248,7 @@ class ToolController(QObject):
                 vp.setCursor(QCursor(Qt.CursorShape.CrossCursor))
         for ell in self.cursors.values():
             ell.setVisible(False)
-        self.window.statusBar().showMessage(TOOLS[name][2], 4000)
+        self.bench.status(TOOLS[name][2], 4000)
         self.tool_changed.emit(name)
 
     def set_brush_px(self, px: float) -> None:
@@ -258,7 +259,7 @@ class ToolController(QObject):
             self.size_spin.blockSignals(False)
 
     def update_actions(self) -> None:
-        has_sel = self.v_selection is not None and self.window.project is not None
+        has_sel = self.v_selection is not None and self.bench.project is not None
         comps = bool(self.editing.selected_components()) if has_sel else False
         for a in (self.act_restrict, self.act_forbid, self.act_forbid_tf):
             a.setEnabled(has_sel and comps)
@@ -314,7 +315,7 @@ class ToolController(QObject):
         if t == QEvent.Type.Leave:
             self.cursors[target].setVisible(False)
             return False
-        if self.tool == NAVIGATE or self.window.project is None:
+        if self.tool == NAVIGATE or self.bench.project is None:
             return False
         if t in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
             if ev.button() != Qt.MouseButton.LeftButton:
@@ -324,8 +325,8 @@ class ToolController(QObject):
             scene = self.scene_pos(pane, ev.position())
             if not pane.vb.sceneBoundingRect().contains(scene) or pane.data_db is None:
                 return False
-            if self.window.bench.running():
-                self.window.statusBar().showMessage("Cancel or wait for the run before editing", 4000)
+            if self.bench.running():
+                self.bench.status("Cancel or wait for the run before editing", 4000)
                 return True
             self._begin(pane, target, scene)
             return True
@@ -420,7 +421,7 @@ class ToolController(QObject):
             return
         self.previews[st.target].end()
         self.rubber[st.target].hide()
-        p = self.window.project
+        p = self.bench.project
         if p is None or st.mask is None:
             return
         model_mask = self.to_model_mask(st.target, st.mask)
@@ -449,7 +450,7 @@ class ToolController(QObject):
         f0, f1 = sorted((y0, y1))
         if w.log_freq:
             f0, f1 = 2.0**f0, 2.0**f1
-        p = w.project
+        p = self.bench.project
         t0, t1 = sorted((x0, x1))
         t0, t1 = max(t0, 0.0), min(t1, p.duration)
         f0, f1 = max(f0, 0.0), min(f1, p.sr / 2.0)
@@ -483,7 +484,7 @@ class ToolController(QObject):
     def selection_cells(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """The selection as inclusive (frames, bins) ranges of V."""
         sel = self.v_selection
-        p = self.window.project
+        p = self.bench.project
         if sel is None or p is None:
             return None
         t0, t1, f0, f1 = sel
@@ -515,9 +516,9 @@ class ToolController(QObject):
         """Restrict / forbid the selected components in the V selection (one undo step)."""
         cells = self.selection_cells()
         comps = self.editing.selected_components()
-        p = self.window.project
+        p = self.bench.project
         if cells is None or not comps or p is None:
-            self.window.statusBar().showMessage("Select a region on V and components in the Components dock", 5000)
+            self.bench.status("Select a region on V and components in the Components dock", 5000)
             return False
         (n0, n1), (k0, k1) = cells
         t0, t1, f0, f1 = self.v_selection
@@ -531,6 +532,6 @@ class ToolController(QObject):
             text = f"forbid {what} in {t0:.2f}–{t1:.2f} s"
         edit = time_range_edit(p, comps, (n0, n1), mode, (k0, k1) if with_bins else None, text)
         if not edit:
-            self.window.statusBar().showMessage("Nothing to change", 3000)
+            self.bench.status("Nothing to change", 3000)
             return False
         return self.editing.push(edit)

@@ -144,6 +144,7 @@ class AuditionController(QObject):
     def __init__(self, window: Any, player: Player | None = None, status: tuple[bool, str] | None = None) -> None:
         super().__init__(window)
         self.window = window
+        self.bench = window.bench  # the shared state: project, undo, runs, view, tasks, actions
         self.project = None
         self.player = player if player is not None else Player(blocksize=1024, crossfade_ms=10.0)
         ok, reason = playback_status() if status is None else status
@@ -164,7 +165,7 @@ class AuditionController(QObject):
         self._syncing_regions = False
         self._updating_slider = False
 
-        self.tasks = window.bench.tasks  # the stems are computed on its "stems" lane, one job at a time
+        self.tasks = self.bench.tasks  # the stems are computed on its "stems" lane, one job at a time
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -175,12 +176,12 @@ class AuditionController(QObject):
 
         self._build_ui()
         self._hook_axes()
-        window.project_changed.connect(self._on_window_project_changed)
-        window.run_started.connect(self._on_run_started)
+        self.bench.project_changed.connect(self._on_window_project_changed)
+        self.bench.run_started.connect(self._on_run_started)
         window.installEventFilter(self)
         self.set_available(ok, reason)
-        if window.project is not None:
-            self.set_project(window.project)
+        if self.bench.project is not None:
+            self.set_project(self.bench.project)
 
     # ------------------------------------------------------------------------------ construction
     def _build_ui(self) -> None:
@@ -202,7 +203,7 @@ class AuditionController(QObject):
         if anchor is not None:
             w.splitDockWidget(anchor, self.dock, Qt.Orientation.Vertical)
         w.resizeDocks([self.dock], [150], Qt.Orientation.Vertical)  # room for a few source rows
-        view_menu = w.bench.actions.menu("view")
+        view_menu = self.bench.actions.menu("view")
         if view_menu is not None:
             view_menu.addAction(self.dock.toggleViewAction())
 
@@ -263,7 +264,7 @@ class AuditionController(QObject):
             text = f"Playback unavailable: {reason}"
             self.unavailable_label.setText(text)
             self.unavailable_label.setToolTip(text)
-            self.window.statusBar().showMessage(text, 10_000)
+            self.bench.status(text, 10_000)
             self.panel.set_status("no playback", f"{text}. File → Export still works.")
         self.availability_changed.emit(self.available, reason)
 
@@ -280,7 +281,7 @@ class AuditionController(QObject):
 
     # ------------------------------------------------------------------------------ project
     def _on_window_project_changed(self) -> None:
-        self.set_project(self.window.project)
+        self.set_project(self.bench.project)
 
     def set_project(self, project) -> None:
         old = self.project
@@ -346,7 +347,7 @@ class AuditionController(QObject):
         if p is None:
             return
         ctrl = getattr(self.window, "run_ctrl", None)
-        running = self.window.bench.running()
+        running = self.bench.running()
         if running and ctrl is not None and ctrl.last is not None:
             self.request_stems(ctrl.last.snap.W, ctrl.last.snap.H)
         else:
