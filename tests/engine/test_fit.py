@@ -214,3 +214,21 @@ def test_a_state_that_does_not_fit_the_analysis_is_refused(piece):
     init = piece["init"]
     with pytest.raises(ValueError, match="do not fit"):
         make(piece, FitState(init.W0[:, 1:], init.H0, init.allow_W, init.allow_H, list(init.components)))
+
+
+def test_a_projects_first_run_is_the_fit_of_separate(piece):
+    """What the window's Run will call (project_fit) gives the W, H of separate_audio for the same inputs;
+    after a run has been applied, the next Run refines warm."""
+    from demixer.engine.fit import project_fit
+    from demixer.engine.separation import separate_audio
+    from demixer.model.project import Project, RunRecord
+
+    settings = SETTINGS.with_(n_iter=12)
+    project = Project.from_audio(piece["audio"], piece["notes"], settings)
+    fit = project_fit(project)
+    assert fit.mode == "staged"
+    final = fit.run()
+    _, ref, _ = separate_audio(piece["audio"], piece["notes"], settings)
+    assert np.array_equal(final.W, ref.W) and np.array_equal(final.H, ref.H)
+    project.add_run(RunRecord("run 1", settings.model))
+    assert project_fit(project).mode == "warm"

@@ -55,7 +55,7 @@ from demixer.engine.separation import (
     score_notes,
 )
 
-__all__ = ["MODES", "FitState", "FitResult", "Fit", "choose_mode", "AlignHook"]
+__all__ = ["MODES", "FitState", "FitResult", "Fit", "choose_mode", "project_fit", "project_settings", "AlignHook"]
 
 MODES = ("staged", "warm")
 #: the synchronisation hook (branch ``sync``): (analysis, notes) → the notes warped to the recording
@@ -91,6 +91,15 @@ class FitState:
             masks_edited = not init.unedited()
         return cls(init.W0, init.H0, init.allow_W, init.allow_H, list(init.components), masks_edited=masks_edited)
 
+    @classmethod
+    def from_project(cls, project, masks_edited: bool | None = None) -> FitState:
+        """The state of a :class:`demixer.model.project.Project` (copies are made by the fit's jobs)."""
+        lock = project.lock
+        return cls(
+            project.W, project.H, project.allow_W, project.allow_H, [c.info() for c in project.components],
+            lock=lock if lock.any() else None, W_E=project.W_E, masks_edited=masks_edited,
+        )
+
     def check(self, analysis: Analysis) -> None:
         K, N = analysis.V.shape
         R = len(self.components)
@@ -102,6 +111,29 @@ class FitState:
             raise ValueError("allow masks must have the shapes of W and H")
         if self.lock is not None and np.shape(self.lock) != (R,):
             raise ValueError(f"lock must have one entry per component ({R}), got shape {np.shape(self.lock)}")
+
+
+def project_settings(project) -> SeparationSettings:
+    """The :class:`SeparationSettings` of a project (its STFT, score parameters and run parameters):
+    for a project made by ``Project.from_audio(audio, notes, settings)`` with unchanged run parameters,
+    the settings it was made with, so the window's Run and ``demixer separate`` fit alike."""
+    r = project.run
+    return SeparationSettings().with_(
+        stft=project.stft, score=project.score, model=r.model, n_iter=int(r.n_iter), alpha=float(r.alpha),
+        compress=r.compress, normalize=r.normalize, seed=int(r.seed),
+    )
+
+
+def project_fit(project, mode: str | None = None, *, align: AlignHook | None = None,
+                max_rate: float | None = None) -> Fit:
+    """The Fit the window's Run makes for ``project``: ``mode`` None → :func:`choose_mode` (staged for
+    the first run of a project with a score, else warm). Read ``fit.mode`` / ``fit.reason`` to say which
+    runs."""
+    settings = project_settings(project)
+    if mode is None:
+        mode = choose_mode(bool(project.notes), settings.model, len(project.runs))
+    return Fit(project.analysis, project.notes or None, settings, FitState.from_project(project), mode,
+               align=align, max_rate=max_rate)
 
 
 @dataclass(eq=False)
