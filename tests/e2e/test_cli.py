@@ -482,6 +482,8 @@ def test_subprocess_bad_input_exits_2_with_one_line(argv, piece, tmp_path):
 # ----------------------------------------------------------------------------------------- one fit
 def test_separate_gives_the_stems_of_the_fit_entry_point(piece, separated):
     """`demixer separate` = engine.fit.Fit (staged, from the score) + stems: the same samples."""
+    from threadpoolctl import threadpool_limits
+
     from demixer.engine.fit import Fit, FitState
     from demixer.engine.separation import SeparationSettings, analyse, initialise, stems
     from demixer.io.audio import read_audio
@@ -491,14 +493,16 @@ def test_separate_gives_the_stems_of_the_fit_entry_point(piece, separated):
     analysis = analyse(audio, settings.stft, settings.compress)
     init = initialise(read_score(piece["score"]), analysis, settings.score)
     fit = Fit(analysis, init.notes, settings, FitState.from_init(init), "staged")
-    final = fit.run()
+    with threadpool_limits(limits=1, user_api="blas"):  # as separate runs (float rounding follows BLAS threads)
+        final = fit.run()
     assert fit.mode == "staged" and final.stage == "activations"
     want = stems(audio, analysis, fit.result.W, fit.result.H, init.components, init.sources, settings.alpha)
     assert set(want) == {"lh", "rh"}
     for name, x in want.items():
         got, sr = read(separated / f"{name}.wav")
         assert sr == audio.sr
-        np.testing.assert_array_equal(got.astype(np.float32), x)
+        # equal up to float rounding (another fit or another path differs by orders of magnitude more)
+        np.testing.assert_allclose(got.astype(np.float32), x, rtol=0, atol=1e-6)
 
 
 def test_separate_help_states_the_real_defaults(capsys):
