@@ -89,7 +89,9 @@ class LatencyProbe:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=600)
-    ap.add_argument("--model", default="nmf-kl", choices=("nmf", "nmf-kl", "nae", "nae-pgd"))
+    from demixer.engine.models import model_names  # the one model list
+
+    ap.add_argument("--model", default="nmf-kl", choices=model_names())
     ap.add_argument("--repeat", type=int, default=1, help="runs to measure (the table pools them)")
     args = ap.parse_args(argv)
 

@@ -477,3 +477,58 @@ def test_subprocess_bad_input_exits_2_with_one_line(argv, piece, tmp_path):
     lines = nonblank_lines(p.stderr)
     assert len(lines) == 1 and lines[0].startswith("demixer: error:")
     assert argv[-1] in lines[0] or argv[0] in lines[0]
+
+
+# ----------------------------------------------------------------------------------------- one fit
+def test_separate_gives_the_stems_of_the_fit_entry_point(piece, separated):
+    """`demixer separate` = engine.fit.Fit (staged, from the score) + stems: the same samples."""
+    from threadpoolctl import threadpool_limits
+
+    from demixer.engine.fit import Fit, FitState
+    from demixer.engine.separation import SeparationSettings, analyse, initialise, stems
+    from demixer.io.audio import read_audio
+
+    settings = SeparationSettings(n_iter=int(ITERS))
+    audio = read_audio(piece["mix"])
+    analysis = analyse(audio, settings.stft, settings.compress)
+    init = initialise(read_score(piece["score"]), analysis, settings.score)
+    fit = Fit(analysis, init.notes, settings, FitState.from_init(init), "staged")
+    with threadpool_limits(limits=1, user_api="blas"):  # as separate runs (float rounding follows BLAS threads)
+        final = fit.run()
+    assert fit.mode == "staged" and final.stage == "activations"
+    want = stems(audio, analysis, fit.result.W, fit.result.H, init.components, init.sources, settings.alpha)
+    assert set(want) == {"lh", "rh"}
+    for name, x in want.items():
+        got, sr = read(separated / f"{name}.wav")
+        assert sr == audio.sr
+        # equal up to float rounding (another fit or another path differs by orders of magnitude more)
+        np.testing.assert_allclose(got.astype(np.float32), x, rtol=0, atol=1e-6)
+
+
+def test_separate_help_states_the_real_defaults(capsys):
+    """Every default in `demixer separate --help` is read from the settings objects."""
+    import re
+
+    from demixer.engine.models import model_names
+    from demixer.engine.separation import SeparationSettings
+
+    code, out, _ = run(["separate", "--help"], capsys)
+    assert code == 0
+    text = " ".join(out.split())  # argparse wraps lines
+    s = SeparationSettings()
+
+    def default_of(option: str) -> str:
+        m = re.search(re.escape(option) + r" [A-Z_]+ (?:(?! --).)*?\(default ([^;)]+)", text)
+        assert m, option
+        return m.group(1).strip()
+
+    assert int(default_of("--n-fft")) == s.stft.n_fft
+    assert int(default_of("--hop")) == s.stft.hop
+    assert int(default_of("--sr")) == s.stft.sr
+    assert int(default_of("--iters")) == s.n_iter
+    assert float(default_of("--alpha")) == s.alpha
+    assert f"(default {s.model})" in text
+    assert "{" + ",".join(model_names()) + "}" in text
+    r = s.refine
+    assert f"{round(100 * r.scout_share)} % to the scout" in text
+    assert f"{round(100 * r.activation_share)} % to activations" in text

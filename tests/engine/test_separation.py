@@ -249,7 +249,8 @@ def test_steps_run_one_by_one_match_separate_audio(synth):
     init = initialise(synth["notes"], analysis, FAST.score)
     seen = []
     final = fit(analysis, init, FAST, progress=seen.append)
-    assert seen and seen[-1] is final and final.done
+    assert seen and seen[-1].done and final.done and seen[-1].iteration == final.iteration
+    assert np.array_equal(seen[-1].W, final.W) and np.array_equal(seen[-1].H, final.H)
     assert len(final.losses) == FAST.n_iter
     out = stems(audio, analysis, final.W, final.H, init.components, init.sources, FAST.alpha)
     ref, _, _ = separate_audio(audio, synth["notes"], FAST)

@@ -1,6 +1,6 @@
 """The staged fit (engine.separation.fit with settings.refine): onset templates decided from the audio
 when the score names no instrument, progress and cancellation across the stages, and the fallback to
-one joint fit (refine=None, other models, edited masks)."""
+one joint fit (refine=None, other models); edited masks keep the staged fit (tests/engine/test_fit.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from demixer.core.notes import Note, pitch_to_hz
-from demixer.engine.separation import ScorePlan, SeparationSettings, StagedRun, analyse, fit, initialise, stems
+from demixer.engine.fit import Fit
+from demixer.engine.separation import ScorePlan, SeparationSettings, analyse, fit, initialise, stems
 from demixer.io.audio import Audio
 
 SR = 22050
@@ -77,7 +78,8 @@ def test_progress_counts_over_all_stages_and_only_the_end_is_done(piece):
     iters = [s.iteration for s in seen]
     assert iters == sorted(iters) and len(set(iters)) == len(iters)
     assert all(s.n_iter == FAST.n_iter for s in seen)
-    assert [s.done for s in seen].count(True) == 1 and seen[-1] is final
+    assert [s.done for s in seen].count(True) == 1 and seen[-1].done
+    assert sum(len(s.losses) for s in seen) == len(final.losses)  # each snapshot: the losses since the last
     assert final.iteration == FAST.n_iter and final.stopped == "finished"
     assert len(final.losses) == FAST.n_iter
     assert seen[0].initial_loss is not None
@@ -91,7 +93,7 @@ def test_progress_counts_over_all_stages_and_only_the_end_is_done(piece):
 
 @pytest.mark.parametrize("at_iteration", [1, 12, 32])  # in the scout, template and activation stages
 def test_cancel_stops_every_stage(piece, at_iteration, monkeypatch):
-    monkeypatch.setattr(StagedRun, "MAX_RATE", 0.0)  # a snapshot after every iteration
+    monkeypatch.setattr(Fit, "MAX_RATE", 0.0)  # a snapshot after every iteration
     jobs: list = []
     asked = []
 
@@ -109,7 +111,7 @@ def test_cancel_stops_every_stage(piece, at_iteration, monkeypatch):
     assert final.W.shape == init.W0.shape and final.H.shape == init.H0.shape
 
 
-def test_joint_fit_when_refine_is_off_the_model_is_not_nmf_or_the_masks_were_edited(piece):
+def test_joint_fit_when_refine_is_off_or_the_model_has_no_staged_fit_but_staged_with_edited_masks(piece):
     for settings in (FAST.with_(refine=None), FAST.with_(model="nae")):
         _, _, final = run(piece, settings=settings)
         assert "onset_groups" not in final.extra and len(final.losses) == settings.n_iter
@@ -118,7 +120,7 @@ def test_joint_fit_when_refine_is_off_the_model_is_not_nmf_or_the_masks_were_edi
     init.allow_H = init.allow_H.copy()
     init.allow_H[0, :3] = False  # a painted "zero"
     final = fit(analysis, init, FAST)
-    assert "onset_groups" not in final.extra
+    assert "onset_groups" in final.extra  # painting no longer turns the staged fit off
     assert not final.H[0, :3].any()
 
 

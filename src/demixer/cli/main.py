@@ -67,19 +67,35 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _separate_parser() -> argparse.ArgumentParser:
+    # Every default shown here is read from the settings objects (engine.separation.SeparationSettings
+    # and the model list engine.models), never written twice; tests/e2e/test_cli.py checks the text.
+    from demixer.engine.models import model_names, models_help
+    from demixer.engine.separation import SeparationSettings
+
+    s = SeparationSettings()
+    shares = s.refine
+    if shares is not None:
+        n_scout, n_tmpl, n_act = (round(100 * x) for x in (
+            shares.scout_share, 1 - shares.scout_share - shares.activation_share, shares.activation_share))
+        staged = (f"; the staged fit gives {n_scout} %% to the scout, {n_tmpl} %% to templates, "
+                  f"{n_act} %% to activations")
+    else:
+        staged = ""
     p = _Parser(prog="demixer separate", description="Separate a recording into the note groups of its score.")
     p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
     p.add_argument("--score", required=True, help="its score (MIDI or CSV onset_s,offset_s,pitch,group)")
     p.add_argument("--out", default="separated", help="output folder (default: ./separated)")
-    p.add_argument("--model", choices=("nmf", "nmf-kl", "nae", "nae-pgd"), default=None,
-                   help="nmf = Euclidean NMF, nmf-kl = KL NMF (default), nae = nonnegative autoencoder")
-    p.add_argument("--iters", type=_positive_int, default=None, help="iterations (default 100)")
-    p.add_argument("--n-fft", type=_positive_int, default=None, help="FFT size (default 2048)")
-    p.add_argument("--hop", type=_positive_int, default=None, help="hop size in samples (default 512)")
-    p.add_argument("--sr", type=_positive_int, default=None, help="analysis sample rate (default 22050)")
+    p.add_argument("--model", choices=model_names(), default=None,
+                   help=f"{models_help()} (default {s.model})")
+    p.add_argument("--iters", type=_positive_int, default=None,
+                   help=f"iterations over all stages (default {s.n_iter}{staged})")
+    p.add_argument("--n-fft", type=_positive_int, default=None, help=f"FFT size (default {s.stft.n_fft})")
+    p.add_argument("--hop", type=_positive_int, default=None, help=f"hop size in samples (default {s.stft.hop})")
+    p.add_argument("--sr", type=_positive_int, default=None, help=f"analysis sample rate (default {s.stft.sr})")
     p.add_argument("--split", type=_midi_pitch, default=None,
                    help="group notes by pitch: below PITCH → 'low', the rest → 'high' (e.g. 60 = middle C)")
-    p.add_argument("--alpha", type=_positive_float, default=None, help="mask exponent (1 = magnitude ratio)")
+    p.add_argument("--alpha", type=_positive_float, default=None,
+                   help=f"mask exponent: 1 = magnitude ratio, 2 = Wiener-like (default {s.alpha:g})")
     p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (default wav)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
@@ -124,7 +140,8 @@ class _Progress:
         bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
         rate = snap.rate
         loss = snap.losses[-1] if snap.losses else float("nan")
-        sys.stderr.write(f"\r[{bar}] {snap.iteration}/{snap.n_iter}  {rate:6.1f} it/s  loss {loss:.4g}")
+        stage = f"  {snap.stage:<11}" if snap.stage else ""
+        sys.stderr.write(f"\r[{bar}] {snap.iteration}/{snap.n_iter}{stage}  {rate:6.1f} it/s  loss {loss:.4g}")
         if snap.done:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -172,7 +189,8 @@ def cmd_separate(argv: list[str]) -> int:
 def _separate(args) -> int:
     from dataclasses import replace
 
-    from demixer.engine.separation import analyse, fit, initialise, stems
+    from demixer.engine.fit import Fit, FitState
+    from demixer.engine.separation import analyse, initialise, stems
     from demixer.io.audio import read_audio, write_audio
     from demixer.io.errors import InputError
     from demixer.io.limits import audio_warnings, check_analysable
@@ -200,13 +218,15 @@ def _separate(args) -> int:
             _warn(f"{args.mix}: audio is silent; the sources will be silent too")
         analysis = analyse(audio, settings.stft, settings.compress)
         init = initialise(notes, analysis, settings.score)
+        # The one fit entry point, as the window's Run: the staged fit from the score's initial state.
+        runner = Fit(analysis, init.notes, settings, FitState.from_init(init, masks_edited=False), "staged")
     except (InputError, CLIError) as exc:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(f"{args.mix}: {exc}")
     progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
     try:
-        final = fit(analysis, init, settings, progress)
+        final = runner.run(progress)
     except KeyboardInterrupt:
         return _fail("interrupted")
     out_dir = Path(args.out)

@@ -18,16 +18,12 @@ import numpy as np
 
 from demixer.core.nae import init_encoder, nae_steps
 from demixer.core.nmf import nmf_steps
+from demixer.engine.models import model_info, model_labels
 
 __all__ = ["MODELS", "JobSpec", "Snapshot", "Job", "run_job"]
 
-#: model name → (label for the UI, family)
-MODELS: dict[str, str] = {
-    "nmf": "NMF (Euclidean)",
-    "nmf-kl": "NMF (Kullback–Leibler)",
-    "nae": "NAE (multiplicative updates)",
-    "nae-pgd": "NAE (projected gradient)",
-}
+#: model name → label, from :mod:`demixer.engine.models` (kept for the window until it reads that list)
+MODELS: dict[str, str] = model_labels()
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,8 +45,7 @@ class JobSpec:
     label: str = ""
 
     def __post_init__(self) -> None:
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        model_info(self.model)  # ValueError naming the choices
         if int(self.n_iter) < 0:
             raise ValueError(f"iterations must be >= 0, got {self.n_iter}")
 
@@ -71,6 +66,14 @@ class Snapshot:
     elapsed: float = 0.0
     initial_loss: float | None = None  # on the first snapshot
     extra: dict = field(default_factory=dict)
+    # Set by a staged or warm fit (engine.fit.Fit); a bare Job leaves the defaults.
+    stage: str = ""  # "scout", "templates", "activations" or "joint"
+    stage_index: int = 0  # 0-based index of ``stage`` in the fit's stages
+    n_stages: int = 1
+    stage_iteration: int = 0  # iterations done within the stage
+    stage_n_iter: int = 0  # the stage's iterations
+    mode: str = ""  # "staged" or "warm"
+    resampled: bool = False  # W, H are the stage's own (finer-grid) factors resampled to the project grid
 
     @property
     def rate(self) -> float:
@@ -100,16 +103,17 @@ class Job:
 
     def _make_steps(self) -> Iterator:
         s = self.spec
-        if s.model in ("nmf", "nmf-kl"):
+        info = model_info(s.model)
+        if info.family == "nmf":
             return nmf_steps(
-                s.V, s.W0, s.H0, beta=2.0 if s.model == "nmf" else 1.0, n_iter=s.n_iter,
+                s.V, s.W0, s.H0, beta=info.beta, n_iter=s.n_iter,
                 update_W=s.update_W, update_H=s.update_H, allow_W=s.allow_W, allow_H=s.allow_H,
                 lock=s.lock, normalize=s.normalize,
             )
         W_E0 = s.W_E0 if s.W_E0 is not None else init_encoder(np.asarray(s.W0))
         return nae_steps(
             s.V, s.W0, W_E0, mask_H=s.allow_H, allow_W=s.allow_W, n_iter=s.n_iter,
-            method="mu" if s.model == "nae" else "pgd",
+            method=info.method,
         )
 
     def _snapshot(self, state, losses, done, stopped, t0, first=False) -> Snapshot:

@@ -2,16 +2,15 @@ r"""Score-informed separation, headless (DESIGN.md §2.3, §2.5): audio + score 
 
     analyse()   mono downmix at the analysis rate → STFT → V
     initialise() score → components, templates, allowed regions (W0, H0, allow_W, allow_H)
-    fit()       runs the model as :class:`~demixer.engine.job.Job`\ s: by default the staged procedure of
+    fit()       runs :class:`demixer.engine.fit.Fit`, the one fit entry point: the staged procedure of
                 :mod:`demixer.core.refine` (scout and align → templates → activations), else one joint fit
     stems()     soft masks from W·H per source, applied to every channel of the file's own STFT
 
-The CLI's ``separate`` and the GUI run exactly these steps.
+The CLI's ``separate`` runs exactly these steps; the window's Run runs the same ``Fit``.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -31,17 +30,9 @@ from demixer.core.constraints import (
 )
 from demixer.core.masks import group_indices, resample_masks, separate, soft_masks, source_models
 from demixer.core.notes import Note
-from demixer.core.refine import (
-    RefineParams,
-    align_notes,
-    component_notes,
-    decay_stats,
-    is_decaying,
-    note_activations,
-    split_iterations,
-)
+from demixer.core.refine import RefineParams
 from demixer.core.stft import STFTParams, bin_freqs, frame_times, log_compress, magnitude, stft
-from demixer.engine.job import Job, JobSpec, Snapshot, run_job
+from demixer.engine.job import Snapshot
 
 __all__ = [
     "SeparationSettings",
@@ -90,7 +81,7 @@ class ScorePlan(ScoreInit):
     ``split_pitch``), the score parameters, which groups have onset templates, and which of those were
     decided by default because the score names no instrument (``auto_onsets``: the fit decides them
     from the audio). ``allow_W0`` / ``allow_H0`` are the masks as made: when the masks have been edited
-    since (painted constraints), the fit respects them and runs one joint fit instead."""
+    since (painted constraints), every stage of the fit respects the edits (:mod:`demixer.engine.fit`)."""
 
     notes: list[Note] = field(default_factory=list)
     score: ScoreParams = field(default_factory=ScoreParams)
@@ -108,18 +99,14 @@ class ScorePlan(ScoreInit):
         )
 
 
-def initialise(notes: Sequence[Note], analysis: Analysis, score: ScoreParams | None = None) -> ScoreInit:
-    """Components, templates and allowed regions from a score for this analysis grid."""
-    score = score or ScoreParams()
+def score_notes(notes: Sequence[Note], score: ScoreParams) -> list[Note]:
+    """The notes as the components are made from them (regrouped by pitch when ``score.split_pitch``)."""
     notes = list(notes)
-    if not notes:
-        raise ValueError("score has no notes")
-    if score.split_pitch is not None:
-        notes = split_by_pitch(notes, score.split_pitch)
-    p = analysis.params
-    init = build_score_constraints(
-        notes, n_bins=p.n_bins, n_frames=analysis.n_frames, sr=p.sr, n_fft=p.n_fft, hop=p.hop, params=score,
-    )
+    return split_by_pitch(notes, score.split_pitch) if score.split_pitch is not None and notes else notes
+
+
+def onset_plan(notes: Sequence[Note], score: ScoreParams) -> tuple[dict[str, bool], frozenset[str]]:
+    """(group → onset templates on, groups the audio decides because the score names no instrument)."""
     by_group: dict[str, list[Note]] = {}
     for n in notes:
         by_group.setdefault(n.group, []).append(n)
@@ -128,6 +115,20 @@ def initialise(notes: Sequence[Note], analysis: Analysis, score: ScoreParams | N
         g for g, gn in by_group.items()
         if score.onset_templates is default_onset_policy and onset_verdict(g, gn) is None
     )
+    return onset_groups, auto
+
+
+def initialise(notes: Sequence[Note], analysis: Analysis, score: ScoreParams | None = None) -> ScoreInit:
+    """Components, templates and allowed regions from a score for this analysis grid."""
+    score = score or ScoreParams()
+    notes = score_notes(notes, score)
+    if not notes:
+        raise ValueError("score has no notes")
+    p = analysis.params
+    init = build_score_constraints(
+        notes, n_bins=p.n_bins, n_frames=analysis.n_frames, sr=p.sr, n_fft=p.n_fft, hop=p.hop, params=score,
+    )
+    onset_groups, auto = onset_plan(notes, score)
     return ScorePlan(
         W0=init.W0, H0=init.H0, allow_W=init.allow_W, allow_H=init.allow_H, components=init.components,
         sources=init.sources, notes=notes, score=score, onset_groups=onset_groups, auto_onsets=auto,
@@ -142,106 +143,18 @@ def fit(
     progress: Callable[[Snapshot], None] | None = None,
     job_out: list | None = None,
 ) -> Snapshot:
-    """Run the model from the score's initialisation. Returns the final snapshot, whose ``losses`` hold
-    the whole loss curve. ``job_out``, if given, receives the Job (so another thread can cancel it).
+    """Run the model from the score's initialisation through :class:`demixer.engine.fit.Fit` (the one
+    fit entry point): the staged fit for a :class:`ScorePlan` (painted masks respected in every stage),
+    else one joint fit. Returns the final snapshot, whose ``losses`` hold the whole loss curve.
+    ``job_out``, if given, receives the Fit (so another thread can cancel it)."""
+    from demixer.engine.fit import Fit, FitState  # engine.fit builds on this module
 
-    With ``settings.refine`` (the default), an NMF model and an unedited :class:`ScorePlan` from
-    :func:`initialise`, this is the staged fit (:func:`fit_staged`); otherwise one joint fit of W and H.
-    """
-    if int(settings.n_iter) < 0:
-        raise ValueError(f"iterations must be >= 0, got {settings.n_iter}")
-    if (
-        settings.refine is not None
-        and settings.model in ("nmf", "nmf-kl")
-        and int(settings.n_iter) > 0
-        and isinstance(init, ScorePlan)
-        and init.unedited()
-    ):
-        return fit_staged(analysis, init, settings, progress, job_out)
-    spec = JobSpec(
-        V=analysis.V, W0=init.W0, H0=init.H0, model=settings.model, n_iter=settings.n_iter,
-        allow_W=init.allow_W, allow_H=init.allow_H, normalize=settings.normalize,
-    )
-    return run_job(spec, progress, job_out)
-
-
-class StagedRun:
-    r"""Runs the stages of a fit as successive :class:`Job`\ s and reports them as one run: snapshots
-    count iterations over all stages (``n_iter`` is the total), only the last stage's final snapshot is
-    ``done``, and :meth:`cancel` (thread-safe) stops the current stage and skips the rest. Snapshots of
-    stages on another grid (the scout) carry ``placeholder`` W and H: the model's initial state."""
-
-    #: snapshots per second at most (as :class:`Job`); 0 = every iteration
-    MAX_RATE = 10.0
-
-    def __init__(self, total: int, progress, placeholder: tuple[np.ndarray, np.ndarray], max_rate: float | None = None):
-        self.total = int(total)
-        self.progress = progress
-        self.placeholder = placeholder
-        self.max_rate = self.MAX_RATE if max_rate is None else float(max_rate)
-        self.offset = 0
-        self.curve: list[float] = []
-        self.elapsed = 0.0
-        self.first = True
-        self._cancel = threading.Event()
-        self._job: Job | None = None
-        self._lock = threading.Lock()
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._cancel.set()
-            if self._job is not None:
-                self._job.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def run(self, spec: JobSpec, *, own_grid: bool = True, last: bool = False) -> Snapshot:
-        """Run one stage; returns its final snapshot (global numbering; ``done`` only when ``last`` or
-        cancelled). ``own_grid`` False: the stage's W and H are not the model's (see class doc)."""
-        job = Job(spec, max_rate=self.max_rate)
-        with self._lock:
-            self._job = job
-            if self._cancel.is_set():
-                job.cancel()
-        final = None
-        for snap in job.snapshots():
-            self.curve.extend(snap.losses)
-            cancelled = snap.stopped == "cancelled"
-            out = Snapshot(
-                iteration=self.offset + snap.iteration,
-                n_iter=self.total,
-                losses=list(snap.losses),
-                W=snap.W if own_grid else self.placeholder[0].copy(),
-                H=snap.H if own_grid else self.placeholder[1].copy(),
-                W_E=snap.W_E,
-                done=snap.done and (last or cancelled),
-                stopped=snap.stopped if (last or cancelled) else "",
-                elapsed=self.elapsed + snap.elapsed,
-                initial_loss=snap.initial_loss if self.first else None,
-            )
-            self.first = False
-            if self.progress is not None:
-                self.progress(out)
-            final = (out, snap)
-        assert final is not None
-        out, snap = final
-        self.offset += snap.iteration
-        self.elapsed += snap.elapsed
-        if not own_grid:  # hand the stage's own result to the caller, not the placeholder
-            out = replace(out, W=snap.W, H=snap.H)
-        return out
-
-    def finish(self, snap: Snapshot, W: np.ndarray | None = None, H: np.ndarray | None = None) -> Snapshot:
-        """The run's final snapshot: ``done``, the whole loss curve, the model's W and H."""
-        snap.done = True
-        if not snap.stopped:
-            snap.stopped = "cancelled" if self.cancelled else "finished"
-        if W is not None:
-            snap.W, snap.H = W, H
-        snap.losses = list(self.curve)
-        return snap
+    staged = isinstance(init, ScorePlan)
+    runner = Fit(analysis, init.notes if staged else None, settings, FitState.from_init(init),
+                 "staged" if staged else "warm")
+    if job_out is not None:
+        job_out.append(runner)
+    return runner.run(progress)
 
 
 def _scout_analysis(analysis: Analysis, refine: RefineParams) -> Analysis:
@@ -257,96 +170,6 @@ def _scout_analysis(analysis: Analysis, refine: RefineParams) -> Analysis:
     if analysis.compress:
         V = log_compress(V, analysis.compress)
     return Analysis(params=q, V=V, duration=analysis.duration, signal=analysis.signal, compress=analysis.compress)
-
-
-def fit_staged(
-    analysis: Analysis,
-    init: ScorePlan,
-    settings: SeparationSettings,
-    progress: Callable[[Snapshot], None] | None = None,
-    job_out: list | None = None,
-) -> Snapshot:
-    """The staged fit (:mod:`demixer.core.refine`): scout and align, templates, activations.
-
-    1. scout: a joint fit of the pitch components alone on a finer grid, with the score's tolerances;
-       its activations re-align every note's onset and offset and measure each group's decay, which
-       decides onset templates for groups in ``init.auto_onsets`` (decaying → on, else their onset
-       components stay silent);
-    2. templates: W alone, H held at the structured activation of the aligned notes;
-    3. activations: H alone, within the aligned regions.
-
-    The loss curve joins the stages (the scout's losses are on its own grid). Components are those of
-    ``init``, in its order, so W and H fit ``init.components`` and ``stems`` as usual. The final
-    snapshot's ``extra`` holds the decisions: ``onset_groups`` (group → onset templates used),
-    ``decay`` (group → :class:`~demixer.core.refine.Decay` of its notes) and ``notes`` (the aligned
-    notes).
-    """
-    refine = settings.refine or RefineParams()
-    n_scout, n_tmpl, n_act = split_iterations(settings.n_iter, refine)
-    W0 = np.where(init.allow_W, init.W0, 0).astype(init.W0.dtype, copy=False)
-    H0 = np.where(init.allow_H, init.H0, 0).astype(init.H0.dtype, copy=False)
-    run = StagedRun(int(settings.n_iter), progress, (W0, H0))
-    if job_out is not None:
-        job_out.append(run)
-    per_group = init.score.per_group
-    notes = list(init.notes)
-    onset_groups = dict(init.onset_groups)
-    common = dict(model=settings.model, normalize=settings.normalize)
-    snap = None
-    decay: dict = {}
-
-    if n_scout > 0:
-        scout = _scout_analysis(analysis, refine)
-        q = scout.params
-        s_init = build_score_constraints(
-            notes, n_bins=q.n_bins, n_frames=scout.n_frames, sr=q.sr, n_fft=q.n_fft, hop=q.hop,
-            params=replace(init.score, onset_templates=False, split_pitch=None),
-        )
-        snap = run.run(
-            JobSpec(V=scout.V, W0=s_init.W0, H0=s_init.H0, allow_W=s_init.allow_W, allow_H=s_init.allow_H,
-                    n_iter=n_scout, label="scout", **common),
-            own_grid=False,
-        )
-        if run.cancelled:
-            return run.finish(snap, W0, H0)
-        rows = component_notes(s_init.components, notes, per_group)
-        if refine.align:
-            notes = align_notes(
-                notes, snap.H, rows, scout.times, max_shift=refine.max_shift, min_shift=refine.min_shift,
-                threshold=refine.threshold, lag=refine.lag,
-            )
-        decay = decay_stats(notes, snap.H, rows, scout.times)
-        for g in init.auto_onsets:
-            verdict = is_decaying(decay.get(g), refine.struck_decay_db_s, refine.struck_falling)
-            if verdict is not None:
-                onset_groups[g] = verdict
-
-    p = analysis.params
-    rows = component_notes(init.components, notes, per_group, onset_groups)
-    allow_H, H_struct = note_activations(
-        init.components, notes, rows, n_frames=analysis.n_frames, sr=p.sr, hop=p.hop, params=refine,
-        dtype=H0.dtype,
-    )
-    W, H = W0, H_struct
-    if n_tmpl > 0:
-        snap = run.run(
-            JobSpec(V=analysis.V, W0=W, H0=H, allow_W=init.allow_W, allow_H=allow_H, n_iter=n_tmpl,
-                    update_H=False, label="templates", **common),
-            last=n_act == 0,
-        )
-        W, H = snap.W, snap.H
-        if run.cancelled:
-            return run.finish(snap)
-    if n_act > 0:
-        snap = run.run(
-            JobSpec(V=analysis.V, W0=W, H0=H, allow_W=init.allow_W, allow_H=allow_H, n_iter=n_act,
-                    update_W=False, label="activations", **common),
-            last=True,
-        )
-    assert snap is not None
-    final = run.finish(snap)
-    final.extra.update(onset_groups=dict(onset_groups), decay=dict(decay), notes=notes)
-    return final
 
 
 def source_names(components: Sequence[ComponentInfo], sources: Sequence[str]) -> tuple[list[str], list]:
@@ -401,6 +224,6 @@ def separate_audio(
     settings = settings or SeparationSettings()
     analysis = analyse(audio, settings.stft, settings.compress)
     init = initialise(notes, analysis, settings.score)
-    final = fit(analysis, init, settings, progress)
+    final = fit(analysis, init, settings, progress)  # the one fit entry point, as `demixer separate`
     out = stems(audio, analysis, final.W, final.H, init.components, init.sources, settings.alpha)
     return out, final, init
