@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from demixer.io.errors import InputError
 
@@ -157,6 +156,8 @@ def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:
     x = np.asarray(x)
     if sr_from == sr_to:
         return x.astype(np.float32, copy=True)
+    from scipy.signal import resample_poly  # only when rates differ: scipy.signal costs ~0.8 s to import
+
     g = math.gcd(sr_from, sr_to)
     y = resample_poly(x.astype(np.float32, copy=False), sr_to // g, sr_from // g, axis=-1)
     return np.ascontiguousarray(y, dtype=np.float32)
