@@ -60,6 +60,9 @@ def cmd_align(argv: list[str], parser_cls, fail, cli_error) -> int:
         return fail(f"{args.mix}: {exc}")
     except KeyboardInterrupt:
         return fail("interrupted")
+    if result.n_dropped:
+        print(f"demixer: warning: {args.score}: the recording plays only the score's beginning: "
+              f"{result.n_dropped} later notes left out", file=sys.stderr)
     if not args.quiet:
         print(summary(result.alignment, len(result.notes)) + f"; wrote {out}")
     return 0
@@ -76,22 +79,30 @@ def add_separate_options(p: argparse.ArgumentParser) -> None:
 
 def align_for_separate(args, audio, notes, settings, warn):
     """The notes to separate with: warped onto ``audio`` unless ``--align off`` or already aligned.
+    Notes the warp puts past the recording's end are returned too (the caller clips and warns).
     Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does not match."""
     if getattr(args, "align", "auto") == "off":
         return notes
     import numpy as np
 
+    from demixer.core.sync import warp_notes
     from demixer.engine.align import align_score
 
     # the staged fit's scout refines each note (DESIGN.md §2.5b); other models get it here
     staged = settings.refine is not None and settings.model in ("nmf", "nmf-kl")
     result = align_score(audio, notes, refine=not staged)
+    warped = warp_notes(notes, result.alignment)
     on = np.array([n.onset for n in notes])
-    moved = np.abs(np.array([n.onset for n in result.warped]) - on)
+    moved = np.abs(np.array([n.onset for n in warped]) - on)
     if float(np.percentile(moved, 90)) <= ALREADY_ALIGNED_S:
         return notes  # already aligned: keep the score exactly as given
     if not getattr(args, "quiet", False):
-        print(summary(result.alignment, len(notes)), file=sys.stderr)
+        print(summary(result.alignment, len(result.notes)))
+    if staged:
+        return warped
+    if result.n_dropped:
+        warn(f"{args.score}: the recording plays only the score's beginning: {result.n_dropped} later notes "
+             "left out")
     return result.notes
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "synchronise",
     "warp_notes",
     "warp_times",
+    "sounding_duration",
 ]
 
 
@@ -286,11 +287,14 @@ def _row_cost(S: np.ndarray, A: np.ndarray, i: int, lo: int, hi: int, bs, ba) ->
 
 
 def _dtw_band(S: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, weight: float,
-              penalty: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:
+              penalty: np.ndarray | None = None, free_end: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """DTW of score rows S (N × d) against audio rows A (M × d) from (0, 0) to (N−1, M−1), row i
     restricted to columns [lo[i], hi[i]) (non-decreasing, lo[0] = 0, hi[-1] = M, overlapping rows).
     ``penalty[i]``: added to every horizontal or vertical step into row i (a diagonal step costs 2c, the
-    others c + penalty). Returns (path rows, path cols, path cost, mean cost of the visited band cells)."""
+    others c + penalty). ``free_end``: the path may end in any row of the last column (the one with the
+    lowest cost per unit of path length): the recording covers only the beginning of the score.
+    Returns (path rows, path cols, path cost, mean cost of the visited band cells)."""
     N, M = S.shape[0], A.shape[0]
     bs, ba = _costs(S, A, weight)
     width = int((hi - lo).max())
@@ -301,6 +305,7 @@ def _dtw_band(S: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, weig
     plo = phi = 0
     inf = np.inf
     pen = np.zeros(N) if penalty is None else penalty
+    last_col = np.full(N, np.inf)
     for i in range(N):
         a, b = int(lo[i]), int(hi[i])
         c = _row_cost(S, A, i, a, b, bs, ba)
@@ -338,12 +343,17 @@ def _dtw_band(S: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, weig
         d = np.minimum(cand, from_left)
         step[left] = 2
         back[i, : b - a] = step
+        if b == M:
+            last_col[i] = d[-1]
         prev, plo, phi = d, a, b
-    total = float(prev[-1]) if phi == M else inf
+    end = N - 1
+    if free_end:
+        end = int(np.argmin(last_col / (np.arange(N) + 1 + M)))
+    total = float(last_col[end])
     # backtrack
     rows: list[int] = []
     cols: list[int] = []
-    i, j = N - 1, M - 1
+    i, j = end, M - 1
     while True:
         rows.append(i)
         cols.append(j)
@@ -392,8 +402,8 @@ def _silence_row(d: int) -> np.ndarray:
 
 
 def _dtw_segment(Sf: Features, Af: Features, s0: int, s1: int, a0: int, a1: int, p: SyncParams,
-                 pad_start: bool, pad_end: bool, penalty: float = 0.0, coarse_only: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray, float, float]:
+                 pad_start: bool, pad_end: bool, penalty: float = 0.0, coarse_only: bool = False,
+                 free_end: bool = False) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Coarse-to-fine DTW of score frames [s0, s1) against audio frames [a0, a1), both ends fixed;
     with ``pad_start`` / ``pad_end`` a silent score frame is added before / after (it absorbs the
     recording's lead-in / trailing silence). Returns fine path (score frames, audio frames, both
@@ -423,7 +433,7 @@ def _dtw_segment(Sf: Features, Af: Features, s0: int, s1: int, a0: int, a1: int,
     if k == 1:
         lo = np.zeros(N, dtype=np.int64)
         hi = np.full(N, M, dtype=np.int64)
-        pr, pc, total, chance = _dtw_band(S, A, lo, hi, p.onset_weight, pens(N))
+        pr, pc, total, chance = _dtw_band(S, A, lo, hi, p.onset_weight, pens(N), free_end)
     else:
         # coarse rows: the padding rows stay rows of their own
         core = S[1 if pad_start else 0: N - (1 if pad_end else 0)]
@@ -432,7 +442,7 @@ def _dtw_segment(Sf: Features, Af: Features, s0: int, s1: int, a0: int, a1: int,
         Ac = _pool_rows(A, k)
         lo = np.zeros(Sc.shape[0], dtype=np.int64)
         hi = np.full(Sc.shape[0], Ac.shape[0], dtype=np.int64)
-        cr, cc, ctotal, chance = _dtw_band(Sc, Ac, lo, hi, p.onset_weight, pens(Sc.shape[0]))
+        cr, cc, ctotal, chance = _dtw_band(Sc, Ac, lo, hi, p.onset_weight, pens(Sc.shape[0]), free_end)
         off = 1 if pad_start else 0
         # coarse row r (after the start padding) covers fine rows off + (r − off)·k …
         fine_r = np.where(cr < off, 0, off + (cr - off) * k)
@@ -442,11 +452,11 @@ def _dtw_segment(Sf: Features, Af: Features, s0: int, s1: int, a0: int, a1: int,
         else:
             radius = max(1, int(round(p.band_s / Sf.hop_s)))
             lo, hi = _band_from_coarse(fine_r, cc, k, N, M, radius)
-            pr, pc, total, _ = _dtw_band(S, A, lo, hi, p.onset_weight, pens(N))
+            pr, pc, total, _ = _dtw_band(S, A, lo, hi, p.onset_weight, pens(N), free_end)
     off = 1 if pad_start else 0
     pr = pr - off
     real = (pr >= 0) & (pr < s1 - s0)  # the padding rows' pairs are the lead-in and the trailing silence
-    return pr[real] + s0, pc[real] + a0, total / (N + M), chance
+    return pr[real] + s0, pc[real] + a0, total / (int(pr.max()) + 1 + M), chance
 
 
 def _pool_rows(X: np.ndarray, k: int) -> np.ndarray:
@@ -481,7 +491,8 @@ def _check_anchors(anchors: Iterable[Sequence[float]], s_end: float, a_end: floa
 
 
 def _warp(notes: list[Note], audio: Features, anchors: list[tuple[float, float]], p: SyncParams,
-          scale: float, penalty: float, coarse_only: bool) -> tuple[np.ndarray, np.ndarray, float]:
+          scale: float, penalty: float, coarse_only: bool, subsequence: bool = False
+          ) -> tuple[np.ndarray, np.ndarray, float]:
     """One DTW of the notes with their times divided by ``scale`` (a global tempo ratio) through the
     anchors. Returns the path (score frames of the scaled score, audio frames) and the relative cost."""
     h = audio.hop_s
@@ -505,7 +516,8 @@ def _warp(notes: list[Note], audio: Features, anchors: list[tuple[float, float]]
         # a segment ends where the next begins (the anchor cell belongs to the next one)
         s1e = s1 if last else s1 + 1
         a1e = a1 if last else a1 + 1
-        pr, pc, cost, chance = _dtw_segment(score, audio, s0, s1e, a0, a1e, p, first, last, penalty, coarse_only)
+        pr, pc, cost, chance = _dtw_segment(score, audio, s0, s1e, a0, a1e, p, first, last and not subsequence,
+                                            penalty, coarse_only, free_end=last and subsequence)
         if not last:
             keep = ~((pr == s1) & (pc == a1)) & (pr <= s1)
             pr, pc = pr[keep], pc[keep]
@@ -524,6 +536,16 @@ def _warp(notes: list[Note], audio: Features, anchors: list[tuple[float, float]]
 _REL_MATCH, _REL_CHANCE = 0.35, 0.55
 
 
+#: a score longer than this many times the recording's sounding part is aligned as a sub-sequence
+SUBSEQUENCE_RATIO = 2.0
+
+
+def sounding_duration(f: Features) -> float:
+    """Seconds from the first to the last sounding frame."""
+    act = np.flatnonzero(f.active)
+    return float((act[-1] - act[0] + 1) * f.hop_s) if act.size else 0.0
+
+
 def _span_ratio(s_t: np.ndarray, a_t: np.ndarray, s0: float, s1: float) -> float:
     a0, a1 = np.interp([s0, s1], s_t, a_t)
     return (s1 - s0) / max(float(a1 - a0), 1e-9) if s1 > s0 else 1.0
@@ -534,11 +556,15 @@ def synchronise(
     audio: Features,
     anchors: Iterable[Sequence[float]] = (),
     params: SyncParams | None = None,
+    subsequence: bool | None = None,
 ) -> Alignment:
     """Warp ``notes`` (score time) onto the recording whose :func:`audio_features` are ``audio``.
 
     ``anchors``: ``(score_time, audio_time)`` pairs the warp must pass through (strictly increasing in
-    both). Returns an :class:`Alignment`; map notes with :func:`warp_notes`.
+    both). ``subsequence``: the recording plays only the beginning of the score (the warp may end
+    anywhere in the score; later notes map past the recording's end). None: when the score, at its
+    notated tempo, lasts more than ``SUBSEQUENCE_RATIO`` times the recording (beyond the supported tempo
+    range). Returns an :class:`Alignment`; map notes with :func:`warp_notes`.
 
     Two passes: a coarse warp gives the global tempo; the score is scaled by it, so that the second,
     coarse-to-fine warp can charge ``params.step_penalty`` for each step off the diagonal (a local
@@ -551,17 +577,22 @@ def synchronise(
     h = audio.hop_s
     span = (min(n.onset for n in notes), max(n.offset for n in notes))
     anchor_list = _check_anchors(anchors, span[1], audio.duration)
+    if subsequence is None:
+        subsequence = span[1] - span[0] > SUBSEQUENCE_RATIO * sounding_duration(audio)
     scale = 1.0
     if p.step_penalty > 0:
-        pr, pc, _ = _warp(notes, audio, anchor_list, p, 1.0, 0.0, coarse_only=True)
+        pr, pc, _ = _warp(notes, audio, anchor_list, p, 1.0, 0.0, True, subsequence)
         s_t, a_t = _path_to_curve(pr, pc, h)
-        scale = float(np.clip(_span_ratio(s_t, a_t, *span), 0.25, 4.0))
-    pr, pc, rel = _warp(notes, audio, anchor_list, p, scale, p.step_penalty, coarse_only=False)
+        end = min(span[1], float(s_t[-1])) if subsequence else span[1]
+        scale = float(np.clip(_span_ratio(s_t, a_t, span[0], end), 0.25, 4.0))
+    pr, pc, rel = _warp(notes, audio, anchor_list, p, scale, p.step_penalty, False, subsequence)
     s_t, a_t = _path_to_curve(pr, pc, h)
     s_t = s_t * scale
     confidence = float(np.clip((_REL_CHANCE - rel) / (_REL_CHANCE - _REL_MATCH), 0.0, 1.0))
     for s, a in anchor_list:  # exact, not only to the frame
         s_t, a_t = _pin(s_t, a_t, s, a)
+    if subsequence:  # the tempo and lead-in describe the part that was played
+        span = (span[0], min(span[1], float(s_t[-1])))
     return Alignment(score_times=s_t, audio_times=a_t, confidence=confidence, anchors=tuple(anchor_list),
                      score_span=span, relative_cost=rel)
 

@@ -23,16 +23,22 @@ from demixer.core.constraints import ScoreParams, build_score_constraints
 from demixer.core.notes import Note
 from demixer.core.refine import RefineParams, align_notes, component_notes
 from demixer.core.stft import STFTParams, frame_times, magnitude, stft
-from demixer.core.sync import Alignment, Features, SyncParams, audio_features, synchronise, warp_notes
+from demixer.core.sync import (
+    Alignment,
+    Features,
+    SyncParams,
+    audio_features,
+    sounding_duration,
+    synchronise,
+    warp_notes,
+)
 from demixer.engine.job import JobSpec, run_job
 from demixer.io.audio import Audio, analysis_signal
+from demixer.io.score import clip_notes
 
-__all__ = ["AlignResult", "ScoreMismatch", "align_score", "scout_refine", "check_lengths", "ANALYSIS_SR"]
+__all__ = ["AlignResult", "ScoreMismatch", "align_score", "scout_refine", "check_recording", "ANALYSIS_SR"]
 
 ANALYSIS_SR = 22050
-#: a score longer than this many times the recording at its notated tempo is refused (the issue's tempo
-#: range is 0.5×–2×; past it the recording is taken for an excerpt)
-MAX_LENGTH_RATIO = 2.5
 SCOUT_ITERATIONS = 25  # the staged fit's scout at its default 100 iterations × 25 %
 
 
@@ -48,26 +54,16 @@ class AlignResult:
     features: Features = field(repr=False)
     #: the notes after the warp, before the note-level refinement
     warped: list[Note] = field(default_factory=list, repr=False)
+    #: notes left out because the warp puts them past the recording's end (a recording of the score's
+    #: beginning: sub-sequence alignment), and notes cut at that end
+    n_dropped: int = 0
+    n_clipped: int = 0
 
 
-def _sounding_span(f: Features) -> float:
-    act = np.flatnonzero(f.active)
-    return float((act[-1] - act[0] + 1) * f.hop_s) if act.size else 0.0
-
-
-def check_lengths(notes: Sequence[Note], features: Features) -> None:
-    """Refuse a score much longer than the recording's sounding part (the recording is an excerpt)."""
-    s0 = min(n.onset for n in notes)
-    s1 = max(n.offset for n in notes)
-    span = _sounding_span(features)
-    if span <= 0.0:
+def check_recording(features: Features) -> None:
+    """Refuse a silent recording (nothing to align to)."""
+    if sounding_duration(features) <= 0.0:
         raise ScoreMismatch("the recording is silent: nothing to align the score to")
-    if (s1 - s0) > MAX_LENGTH_RATIO * span:
-        raise ScoreMismatch(
-            f"the score lasts {s1 - s0:.1f} s at its notated tempo, {(s1 - s0) / span:.1f}× the "
-            f"recording's {span:.1f} s of sound: the recording seems to be an excerpt; cut the score "
-            f"to the recorded passage"
-        )
 
 
 def scout_refine(signal: np.ndarray, sr: int, notes: Sequence[Note], *, n_iter: int = SCOUT_ITERATIONS,
@@ -105,8 +101,11 @@ def align_score(
 
     ``anchors``: ``(score_time, audio_time)`` pairs the warp passes through. ``features``: the
     recording's features from an earlier call (re-warping through new anchors then skips the audio
-    analysis). With ``check`` a score that does not match (:attr:`Alignment.matches`) or is much
-    longer than the recording raises :class:`ScoreMismatch`.
+    analysis). With ``check`` a score that does not match (:attr:`Alignment.matches`) raises
+    :class:`ScoreMismatch`. A score much longer than the recording is aligned as a sub-sequence (the
+    recording plays its beginning, :func:`~demixer.core.sync.synchronise`); the notes past the
+    recording's end are left out (``n_dropped``). ``notes`` and ``warped`` keep the input's order
+    less those left out.
     """
     notes = list(notes)
     if not notes:
@@ -117,8 +116,8 @@ def align_score(
     if features is None:
         features = audio_features(signal, ANALYSIS_SR, params)
     anchors = list(anchors)
-    if check and not anchors:
-        check_lengths(notes, features)
+    if check:
+        check_recording(features)
     alignment = synchronise(notes, features, anchors, params)
     if check and not alignment.matches:
         raise ScoreMismatch(
@@ -126,7 +125,12 @@ def align_score(
             f"needs {Alignment.THRESHOLD:.2f}): is it the same piece and passage?"
         )
     warped = warp_notes(notes, alignment)
-    out = warped
+    duration = features.n_frames * features.hop_s if audio is None else audio.duration
+    kept, n_clipped, n_dropped = clip_notes(warped, duration)
+    if not kept:
+        raise ScoreMismatch("no note of the score falls within the recording")
+    out = kept
     if refine:
-        out = scout_refine(signal, ANALYSIS_SR, warped)
-    return AlignResult(notes=out, alignment=alignment, features=features, warped=warped)
+        out = scout_refine(signal, ANALYSIS_SR, kept)
+    return AlignResult(notes=out, alignment=alignment, features=features, warped=kept,
+                       n_dropped=n_dropped, n_clipped=n_clipped)
