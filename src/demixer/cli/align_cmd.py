@@ -17,6 +17,9 @@ __all__ = ["align_parser", "cmd_align", "add_separate_options", "align_for_separ
 #: when the warp moves 90 % of the onsets by less than this (the aligner's own accuracy), ``--align auto``
 #: keeps the score as given: an aligned score stays exactly as it was
 ALREADY_ALIGNED_S = 0.05
+#: with fewer distinct onsets than this there is too little to synchronise (or to judge a match):
+#: ``--align auto`` keeps the score as given
+MIN_ONSETS = 8
 
 
 def align_parser(parser_cls) -> argparse.ArgumentParser:
@@ -83,19 +86,23 @@ def align_for_separate(args, audio, notes, settings, warn):
     Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does not match."""
     if getattr(args, "align", "auto") == "off":
         return notes
+    if len({round(n.onset, 3) for n in notes}) < MIN_ONSETS:
+        return notes
     import numpy as np
 
     from demixer.core.sync import warp_notes
-    from demixer.engine.align import align_score
+    from demixer.engine.align import ScoreMismatch, align_score, mismatch_reason
 
     # the staged fit's scout refines each note (DESIGN.md §2.5b); other models get it here
     staged = settings.refine is not None and settings.model in ("nmf", "nmf-kl")
-    result = align_score(audio, notes, refine=not staged)
+    result = align_score(audio, notes, refine=not staged, check=False)
     warped = warp_notes(notes, result.alignment)
     on = np.array([n.onset for n in notes])
     moved = np.abs(np.array([n.onset for n in warped]) - on)
     if float(np.percentile(moved, 90)) <= ALREADY_ALIGNED_S:
         return notes  # already aligned: keep the score exactly as given
+    if not result.alignment.matches:
+        raise ScoreMismatch(mismatch_reason(result.alignment))
     if not getattr(args, "quiet", False):
         print(summary(result.alignment, len(result.notes)))
     if staged:

@@ -111,7 +111,7 @@ class Alignment:
     """A monotonic warp from score time to audio time.
 
     ``score_times`` / ``audio_times``: the warping path (seconds, both non-decreasing, same length);
-    :meth:`to_audio` maps any score time through it (linear in between, the path's end slope outside).
+    :meth:`to_audio` maps any score time through it (linear in between, the global tempo outside).
     ``anchors``: the ``(score_time, audio_time)`` pairs it was pinned to. ``confidence`` in [0, 1]:
     below about 0.3 the score does not match the recording (see :attr:`matches`). ``score_span`` /
     ``audio_span``: the first and last note time in each axis.
@@ -138,7 +138,7 @@ class Alignment:
         s, a = self.score_times, self.audio_times
         y = np.interp(x, s, a)
         if s.size >= 2:
-            slope = self.tempo_ratio
+            slope = 1.0 / self.tempo_ratio  # audio seconds per score second
             y = np.where(x < s[0], a[0] + (x - s[0]) * slope, y)
             y = np.where(x > s[-1], a[-1] + (x - s[-1]) * slope, y)
         return float(y) if np.ndim(y) == 0 else y

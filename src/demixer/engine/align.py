@@ -36,7 +36,9 @@ from demixer.engine.job import JobSpec, run_job
 from demixer.io.audio import Audio, analysis_signal
 from demixer.io.score import clip_notes
 
-__all__ = ["AlignResult", "ScoreMismatch", "align_score", "scout_refine", "check_recording", "ANALYSIS_SR"]
+__all__ = [
+    "AlignResult", "ScoreMismatch", "align_score", "mismatch_reason", "scout_refine", "check_recording", "ANALYSIS_SR",
+]
 
 ANALYSIS_SR = 22050
 SCOUT_ITERATIONS = 25  # the staged fit's scout at its default 100 iterations × 25 %
@@ -58,6 +60,11 @@ class AlignResult:
     #: beginning: sub-sequence alignment), and notes cut at that end
     n_dropped: int = 0
     n_clipped: int = 0
+
+
+def mismatch_reason(alignment: Alignment) -> str:
+    return (f"the score does not match the recording (match confidence {alignment.confidence:.2f}, "
+            f"needs {Alignment.THRESHOLD:.2f}): is it the same piece and passage?")
 
 
 def check_recording(features: Features) -> None:
@@ -120,10 +127,7 @@ def align_score(
         check_recording(features)
     alignment = synchronise(notes, features, anchors, params)
     if check and not alignment.matches:
-        raise ScoreMismatch(
-            f"the score does not match the recording (match confidence {alignment.confidence:.2f}, "
-            f"needs {Alignment.THRESHOLD:.2f}): is it the same piece and passage?"
-        )
+        raise ScoreMismatch(mismatch_reason(alignment))
     warped = warp_notes(notes, alignment)
     duration = features.n_frames * features.hop_s if audio is None else audio.duration
     kept, n_clipped, n_dropped = clip_notes(warped, duration)
