@@ -88,7 +88,8 @@ def test_two_staff_piano_gives_rh_and_lh(tmp_path):
 
 
 def test_ties_are_merged_and_chords_split(tmp_path):
-    m1 = note("G", 4, 2, typ="half") + note("C", 5, 2, tie="start", typ="half") + note("E", 5, 2, chord=True, typ="half")
+    m1 = (note("G", 4, 2, typ="half") + note("C", 5, 2, tie="start", typ="half")
+          + note("E", 5, 2, chord=True, typ="half"))
     m2 = note("C", 5, 2, tie="stop", typ="half") + note("D", 5, 2, typ="half")
     xml = f'<part id="P1">{measure(1, m1, attrs=True)}{measure(2, m2)}</part>'
     notes = read_score(write(tmp_path, "ties.musicxml", xml, part_list(("P1", "Oboe"))))
