@@ -36,9 +36,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft
 
 from demixer.core.notes import Note
-from demixer.core.stft import stft
+from demixer.core.stft import n_frames_for
 
 __all__ = [
     "SyncParams",
@@ -200,6 +201,24 @@ def _normalise_onsets(O: np.ndarray) -> np.ndarray:
 _MIN_PITCH, _MAX_PITCH = 21, 108
 
 
+def _band_energies(x: np.ndarray, n_fft: int, hop: int, M: np.ndarray, block: int = 2048) -> np.ndarray:
+    """``M`` @ |STFT|² of ``x`` (centred frames as :func:`demixer.core.stft.stft`), a block of frames at
+    a time so that memory stays small for long recordings."""
+    n_frames = n_frames_for(x.size, hop)
+    half = n_fft // 2
+    total = max((n_frames - 1) * hop + n_fft, half + x.size)
+    padded = np.zeros(total, dtype=np.float32)
+    padded[half: half + x.size] = x
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    win = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    out = np.empty((M.shape[0], n_frames))
+    for i in range(0, n_frames, block):
+        spec = scipy.fft.rfft(frames[i: i + block] * win, axis=-1)
+        power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
+        out[:, i: i + block] = M @ power.T
+    return out
+
+
 def audio_features(signal: np.ndarray, sr: float, params: SyncParams | None = None) -> Features:
     """Chroma and onset features of a mono signal (1-D float array at ``sr`` Hz)."""
     p = params or SyncParams()
@@ -209,16 +228,15 @@ def audio_features(signal: np.ndarray, sr: float, params: SyncParams | None = No
     hop = max(1, int(round(p.hop_s * sr)))
     n_fft = max(64, 2 * int(round(p.n_fft_s * sr / 2)))
     hop = min(hop, n_fft // 2)
-    X = stft(x, n_fft, hop)
-    power = (X.real * X.real + X.imag * X.imag).astype(np.float32)
-    freqs = np.arange(power.shape[0]) * (sr / n_fft)
+    n_bins = n_fft // 2 + 1
+    freqs = np.arange(n_bins) * (sr / n_fft)
     with np.errstate(divide="ignore"):
         pitch = np.round(69.0 + 12.0 * np.log2(freqs / 440.0))
     keep = np.flatnonzero((pitch >= _MIN_PITCH) & (pitch <= _MAX_PITCH + 24) & (freqs > 0))
     pitches = np.arange(_MIN_PITCH, _MAX_PITCH + 25)
-    M = np.zeros((pitches.size, power.shape[0]), dtype=np.float32)
+    M = np.zeros((pitches.size, n_bins), dtype=np.float32)
     M[(pitch[keep] - _MIN_PITCH).astype(int), keep] = 1.0
-    P = (M @ power).astype(np.float64)  # pitch-band energies
+    P = _band_energies(x, n_fft, hop, M)
     ref = float(np.percentile(P.sum(axis=0), 95)) or 1.0
     L = np.log1p(P * (p.gamma / ref))  # log compression relative to the loud frames
     C = _fold(L, pitches)
@@ -430,33 +448,62 @@ def _dtw_segment(Sf: Features, Af: Features, s0: int, s1: int, a0: int, a1: int,
             out[-1] = 0.0
         return out
 
-    if k == 1:
-        lo = np.zeros(N, dtype=np.int64)
-        hi = np.full(N, M, dtype=np.int64)
-        pr, pc, total, chance = _dtw_band(S, A, lo, hi, p.onset_weight, pens(N), free_end)
-    else:
-        # coarse rows: the padding rows stay rows of their own
-        core = S[1 if pad_start else 0: N - (1 if pad_end else 0)]
-        Sc = _pool_rows(core, k)
-        Sc = np.concatenate([S[:1]] * pad_start + [Sc] + [S[-1:]] * pad_end)
-        Ac = _pool_rows(A, k)
-        lo = np.zeros(Sc.shape[0], dtype=np.int64)
-        hi = np.full(Sc.shape[0], Ac.shape[0], dtype=np.int64)
-        cr, cc, ctotal, chance = _dtw_band(Sc, Ac, lo, hi, p.onset_weight, pens(Sc.shape[0]), free_end)
-        off = 1 if pad_start else 0
-        # coarse row r (after the start padding) covers fine rows off + (r − off)·k …
-        fine_r = np.where(cr < off, 0, off + (cr - off) * k)
-        fine_r = np.where(cr == Sc.shape[0] - 1, N - 1, fine_r) if pad_end else np.minimum(fine_r, N - 1)
-        if coarse_only:
-            pr, pc, total = fine_r, np.minimum(cc * k, M - 1), ctotal * k
-        else:
-            radius = max(1, int(round(p.band_s / Sf.hop_s)))
-            lo, hi = _band_from_coarse(fine_r, cc, k, N, M, radius)
-            pr, pc, total, _ = _dtw_band(S, A, lo, hi, p.onset_weight, pens(N), free_end)
+    radius = max(1, int(round(p.band_s / Sf.hop_s)))
+    pr, pc, total = _dtw_levels(S, A, pens(N), pad_start, pad_end, k, radius, p.onset_weight, free_end,
+                                coarse_only)
+    chance = _chance(_pool_padded(S, k, pad_start, pad_end) if k > 1 else S, _pool_rows(A, k) if k > 1 else A)
     off = 1 if pad_start else 0
     pr = pr - off
     real = (pr >= 0) & (pr < s1 - s0)  # the padding rows' pairs are the lead-in and the trailing silence
     return pr[real] + s0, pc[real] + a0, total / (int(pr.max()) + 1 + M), chance
+
+
+#: a DTW level with more cells than this is guided by a coarser one
+_FULL_CELLS = 1_500_000
+
+
+def _pool_padded(S: np.ndarray, k: int, pad_start: bool, pad_end: bool) -> np.ndarray:
+    """Score rows pooled by ``k``; the padding rows stay rows of their own."""
+    core = S[1 if pad_start else 0: S.shape[0] - (1 if pad_end else 0)]
+    return np.concatenate([S[:1]] * pad_start + [_pool_rows(core, k)] + [S[-1:]] * pad_end)
+
+
+def _dtw_levels(S: np.ndarray, A: np.ndarray, pen: np.ndarray, pad_start: bool, pad_end: bool, k: int,
+                radius: int, weight: float, free_end: bool, coarse_only: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Multi-level DTW: a level too large for a full matrix (``_FULL_CELLS``) is searched in a band of
+    ``radius`` frames around the path of the level ``k`` times coarser (recursively), so cost and memory
+    grow linearly with the length. ``coarse_only``: the next coarser level's path (in this level's
+    frames). Returns (rows, cols, path cost)."""
+    N, M = S.shape[0], A.shape[0]
+    if k == 1 or (N * M <= _FULL_CELLS and not coarse_only) or min(N, M) < 4 * k:
+        pr, pc, total, _ = _dtw_band(S, A, np.zeros(N, dtype=np.int64), np.full(N, M, dtype=np.int64), weight,
+                                     pen, free_end)
+        return pr, pc, total
+    Sc = _pool_padded(S, k, pad_start, pad_end)
+    Ac = _pool_rows(A, k)
+    penc = np.full(Sc.shape[0], float(pen.max()) if pen.size else 0.0)
+    if pad_start:
+        penc[0] = 0.0
+    if pad_end:
+        penc[-1] = 0.0
+    cr, cc, ctotal = _dtw_levels(Sc, Ac, penc, pad_start, pad_end, k, max(3, radius // k), weight, free_end)
+    off = 1 if pad_start else 0
+    # coarse row r (after the start padding) covers fine rows off + (r − off)·k …
+    fine_r = np.where(cr < off, 0, off + (cr - off) * k)
+    fine_r = np.where(cr == Sc.shape[0] - 1, N - 1, fine_r) if pad_end else np.minimum(fine_r, N - 1)
+    if coarse_only:
+        return fine_r, np.minimum(cc * k, M - 1), ctotal * k
+    lo, hi = _band_from_coarse(fine_r, cc, k, N, M, radius)
+    pr, pc, total, _ = _dtw_band(S, A, lo, hi, weight, pen, free_end)
+    return pr, pc, total
+
+
+def _chance(S: np.ndarray, A: np.ndarray) -> float:
+    """The local cost averaged over every pair of a score row and an audio row (from the means)."""
+    ms, ma = S.mean(axis=0), A.mean(axis=0)
+    return float(1.0 - ms[:12] @ ma[:12] + 0.5 * (S[:, 12:] ** 2).sum(axis=1).mean()
+                 + 0.5 * (A[:, 12:] ** 2).sum(axis=1).mean() - ms[12:] @ ma[12:])
 
 
 def _pool_rows(X: np.ndarray, k: int) -> np.ndarray:
