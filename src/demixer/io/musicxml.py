@@ -2,7 +2,9 @@
 
 Why music21 (measured on this machine, DESIGN.md §6): importing partitura 1.9 costs 2.4 s of CPU (it
 imports ``scipy.signal`` and compiles a grammar at import), music21 10.5 0.5 s; Demixer's whole
-``demixer align`` budget is 1 s. music21 is imported only when a MusicXML file is read.
+``demixer align`` budget is 1 s. music21 is imported only when a MusicXML file is read, and is the
+optional extra ``demixer[musicxml]`` (it brings ~220 MB); without it a MusicXML file is refused with
+that advice.
 
 * one group per part, named by the part's name (made unique: "Violin", "Violin 2");
 * a part on two staves (a keyboard) gives two groups, ``rh`` (upper staff) and ``lh`` (lower staff)
@@ -66,7 +68,7 @@ def read_musicxml(path: str | os.PathLike[str]) -> list[Note]:
     try:
         import music21
     except ImportError:  # pragma: no cover - a dependency
-        raise InputError(path, "reading MusicXML needs music21 (pip install music21)") from None
+        raise InputError(path, "reading MusicXML needs music21: pip install 'demixer[musicxml]'") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
