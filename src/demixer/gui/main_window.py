@@ -454,7 +454,7 @@ class MainWindow(QMainWindow):
         if not self.project_io.maybe_save_changes():
             return
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open score", "", "Scores (*.mid *.midi *.csv);;All files (*)"
+            self, "Open score", "", "Scores (*.mid *.midi *.csv *.musicxml *.xml *.mxl);;All files (*)"
         )
         if path:
             self.open_score(path)
