@@ -96,3 +96,15 @@ def test_separate_align_off_uses_the_scores_times(perf, tmp_path, capsys):
     # the scout still nudges notes by up to 0.25 s, but nothing moves them by the 1.1 s lead-in
     err_s = onset_errors(read_score(saved), read_score(perf / "score_aligned.csv"))
     assert np.median(err_s) > 0.5
+
+
+def test_separate_keeps_a_roughly_aligned_score_as_given(shared_data, tmp_path, capsys):
+    """A score already aligned within ±100 ms (jittered) is not warped, and not refused."""
+    d = shared_data / "dev" / "piano_joplin_maple_leaf"
+    code, stdout, err = run(
+        ["separate", d / "mixture.wav", "--score", d / "score_jitter100ms.csv", "--out", tmp_path / "o",
+         "--iters", "4"],
+        capsys,
+    )
+    assert code == 0, err
+    assert "tempo ratio" not in stdout and "wrote 2 sources" in stdout
