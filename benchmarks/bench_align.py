@@ -219,8 +219,10 @@ def own_material() -> list[str]:
                 # the warp maps score time → audio time; invert it numerically to make the "downloaded" score
                 grid = np.linspace(0, total * 2.5 + 5, 20001)
                 mapped = np.array([f(t, total * 1.0) for t in grid])
-                inv = lambda a: float(np.interp(a - t0 + 0.8, mapped, grid))  # noqa: E731
-                score = [Note(inv(n.onset), max(inv(n.offset), inv(n.onset)), n.pitch, n.group) for n in truth]
+                on = np.interp([n.onset - t0 + 0.8 for n in truth], mapped, grid)
+                off = np.interp([n.offset - t0 + 0.8 for n in truth], mapped, grid)
+                score = [Note(float(a), float(max(a, b)), n.pitch, n.group)
+                         for n, a, b in zip(truth, on, off, strict=True)]
                 res = align_score(audio, score, check=False)
                 est = [(n.onset, n.offset, n.pitch, n.group) for n in res.notes]
                 err = onset_errors(est, [(n.onset, n.offset, n.pitch, n.group) for n in truth])
@@ -230,7 +232,8 @@ def own_material() -> list[str]:
                 lines.append(f"| {d.name:<24} | {name:<30} | {med * 1000:9.1f} | {within * 100:6.1f}% | "
                              f"{p95 * 1000:7.0f} |")
     med, within, _ = stats(np.concatenate(allerr))
-    lines += ["", f"all: median {med * 1000:.1f} ms, {within * 100:.1f} % within 50 ms, worst p95 {worst * 1000:.0f} ms"]
+    lines += ["", f"all: median {med * 1000:.1f} ms, {within * 100:.1f} % within 50 ms, "
+                  f"worst p95 {worst * 1000:.0f} ms"]
     return lines
 
 
@@ -305,7 +308,8 @@ def cost() -> list[str]:
                     if k * per + (m.onset / period_s) * per < 57.0 - 2.0:
                         w.writerow([m.onset + k * period_s, m.offset + k * period_s, m.pitch, m.group])
                 k += 1
-        for label, extra in (("with synchronisation (--align auto)", []), ("without (--align off)", ["--align", "off"])):
+        runs = (("with synchronisation (--align auto)", []), ("without (--align off)", ["--align", "off"]))
+        for label, extra in runs:
             best = float("inf")
             for _ in range(2):
                 cpu, proc = child_cpu([str(DEMIXER), "separate", str(mix), "--score", str(score), "--out",
@@ -324,7 +328,8 @@ def sdr() -> list[str]:
     from demixer.cli.main import evaluate_folders
 
     lines = ["## 6. SDR of `demixer separate` (mean over sources, dB)", "",
-             "| piece | score.mid | score.musicxml | score_aligned.csv | score.mid --align off |", "|---|---|---|---|---|"]
+             "| piece | score.mid | score.musicxml | score_aligned.csv | score.mid --align off |",
+             "|---|---|---|---|---|"]
     means = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
         for d in pieces():
