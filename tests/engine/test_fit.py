@@ -220,8 +220,8 @@ def test_a_projects_first_run_is_the_fit_of_separate(piece):
     """What the window's Run will call (project_fit) gives the W, H of separate_audio for the same inputs;
     after a run has been applied, the next Run refines warm."""
     from demixer.engine.fit import project_fit
-    from demixer.engine.separation import separate_audio
     from demixer.engine.projects import project_from_audio
+    from demixer.engine.separation import separate_audio
     from demixer.model.project import RunRecord
 
     settings = SETTINGS.with_(n_iter=12)

@@ -2,6 +2,7 @@
 
     demixer [FILE] [--score SCORE] [--demo] [--run] [--screenshot PNG]   open the window
     demixer separate MIX --score SCORE [--out DIR] ...                   write one file per source
+    demixer align MIX --score SCORE [--out aligned.csv]                  the score in the recording's time
     demixer evaluate --reference DIR --estimate DIR [--json]             BSS Eval SDR/SIR/SAR
 
 Bad input gives one line on stderr and exit status 2; Qt is imported only when the window opens.
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
-SUBCOMMANDS = ("separate", "evaluate")
+SUBCOMMANDS = ("separate", "align", "evaluate")
 
 
 class CLIError(Exception):
@@ -83,8 +84,11 @@ def _separate_parser() -> argparse.ArgumentParser:
         staged = ""
     p = _Parser(prog="demixer separate", description="Separate a recording into the note groups of its score.")
     p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
-    p.add_argument("--score", required=True, help="its score (MIDI or CSV onset_s,offset_s,pitch,group)")
+    p.add_argument("--score", required=True, help="its score (MIDI, MusicXML or CSV onset_s,offset_s,pitch,group)")
     p.add_argument("--out", default="separated", help="output folder (default: ./separated)")
+    from demixer.cli.align_cmd import add_separate_options
+
+    add_separate_options(p)
     p.add_argument("--model", choices=model_names(), default=None,
                    help=f"{models_help()} (default {s.model})")
     p.add_argument("--iters", type=_positive_int, default=None,
@@ -113,7 +117,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="demixer",
         description="Demixer: decompose music with NMF and nonnegative autoencoders.",
-        epilog="Headless: 'demixer separate --help', 'demixer evaluate --help'.",
+        epilog="Headless: 'demixer separate --help', 'demixer align --help', 'demixer evaluate --help'.",
     )
     p.add_argument("file", nargs="?", help="audio file or .demix project to open (default: the demo piece)")
     p.add_argument("--score", help="score to load with the audio (MIDI or CSV)")
@@ -189,6 +193,8 @@ def cmd_separate(argv: list[str]) -> int:
 def _separate(args) -> int:
     from dataclasses import replace
 
+    from demixer.cli.align_cmd import align_for_separate, save_aligned
+    from demixer.engine.align import ScoreMismatch
     from demixer.engine.fit import Fit, FitState
     from demixer.engine.separation import analyse, initialise, stems
     from demixer.io.audio import read_audio, write_audio
@@ -203,6 +209,7 @@ def _separate(args) -> int:
         audio = read_audio(args.mix)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
         notes = read_score(args.score)
+        notes = align_for_separate(args, audio, notes, settings, _warn)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
             raise InputError(args.score, f"no notes fall within the audio's {audio.duration:.2f} s")
@@ -222,6 +229,8 @@ def _separate(args) -> int:
         runner = Fit(analysis, init.notes, settings, FitState.from_init(init, masks_edited=False), "staged")
     except (InputError, CLIError) as exc:
         return _fail(str(exc))
+    except ScoreMismatch as exc:
+        return _fail(f"{args.score}: {exc} (--align off uses the score's times as they are)")
     except ValueError as exc:
         return _fail(f"{args.mix}: {exc}")
     progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
@@ -234,6 +243,11 @@ def _separate(args) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return _fail(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})")
+    if args.save_aligned_score:
+        try:
+            save_aligned(args.save_aligned_score, final.extra.get("notes") or init.notes)
+        except InputError as exc:
+            return _fail(str(exc))
     sources = stems(audio, analysis, final.W, final.H, init.components, init.sources, settings.alpha)
     written = []
     for name, signal in sources.items():
@@ -341,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             cmd, rest = argv[0], argv[1:]
+            if cmd == "align":
+                from demixer.cli.align_cmd import cmd_align
+
+                return cmd_align(rest, _Parser, _fail, CLIError)
             return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
         return cmd_gui(argv)
     except SystemExit as exc:  # argparse's --help / --version / usage errors: return their status

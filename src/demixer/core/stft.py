@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 __all__ = [
     "STFTParams",
@@ -68,6 +67,10 @@ class STFTParams:
 
 
 def _window(name: str, n_fft: int, dtype) -> np.ndarray:
+    if name in ("hann", "hanning"):  # the default, without importing scipy.signal (~0.8 s of CPU)
+        return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(dtype)
+    import scipy.signal
+
     return scipy.signal.get_window(name, n_fft, fftbins=True).astype(dtype)
 
 

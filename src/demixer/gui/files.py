@@ -169,7 +169,7 @@ class FileController(QObject):
         if not self.project_io.maybe_save_changes():
             return
         path, _ = QFileDialog.getOpenFileName(
-            self.bench.host, "Open score", "", "Scores (*.mid *.midi *.csv);;All files (*)"
+            self.bench.host, "Open score", "", "Scores (*.mid *.midi *.csv *.musicxml *.xml *.mxl);;All files (*)"
         )
         if path:
             self.open_score(path)

@@ -30,7 +30,7 @@ __all__ = [
     "write_score_csv",
 ]
 
-SUPPORTED_SCORE_SUFFIXES: tuple[str, ...] = (".mid", ".midi", ".csv")
+SUPPORTED_SCORE_SUFFIXES: tuple[str, ...] = (".mid", ".midi", ".csv", ".musicxml", ".xml", ".mxl")
 
 _DEFAULT_TEMPO = 500_000  # µs per quarter note (120 BPM), the MIDI default
 
@@ -39,17 +39,25 @@ _DEFAULT_TEMPO = 500_000  # µs per quarter note (120 BPM), the MIDI default
 
 
 def read_score(path: str | os.PathLike[str]) -> list[Note]:
-    """Read a MIDI (.mid/.midi) or CSV (.csv) score into notes sorted by (onset, pitch, group)."""
+    """Read a MIDI (.mid/.midi), CSV (.csv) or MusicXML (.musicxml/.xml/.mxl, :mod:`demixer.io.musicxml`)
+    score into notes sorted by (onset, pitch, group)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in SUPPORTED_SCORE_SUFFIXES:
         shown_suffix = p.suffix or "(no suffix)"
-        raise InputError(path, f"unsupported score format {shown_suffix!r}; use .mid, .midi or .csv")
+        raise InputError(
+            path, f"unsupported score format {shown_suffix!r}; use .mid, .midi, .csv, .musicxml, .xml or .mxl"
+        )
     if not p.exists():
         raise InputError(path, "file not found")
     if p.is_dir():
         raise InputError(path, "is a folder, not a score file")
-    notes = _read_midi(p, path) if suffix in (".mid", ".midi") else _read_csv(p, path)
+    if suffix in (".musicxml", ".xml", ".mxl"):
+        from demixer.io.musicxml import read_musicxml  # music21 is imported only for MusicXML
+
+        notes = read_musicxml(path)
+    else:
+        notes = _read_midi(p, path) if suffix in (".mid", ".midi") else _read_csv(p, path)
     if not notes:
         raise InputError(path, "no notes in score")
     return sorted(notes, key=_sort_key)

@@ -1,0 +1,122 @@
+"""``demixer align`` and the synchronisation step of ``demixer separate`` (DESIGN.md §2.5b).
+
+    demixer align MIX --score SCORE [--out aligned.csv] [--quiet]
+
+writes the score in the recording's time (CSV ``onset_s,offset_s,pitch,group,velocity``) and prints one
+line: tempo ratio, lead-in, match confidence. A score that does not match the recording is refused in
+one line with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["align_parser", "cmd_align", "add_separate_options", "align_for_separate", "save_aligned"]
+
+#: when the warp keeps the tempo (within 5 %) and moves the onsets by less than this (median), the score
+#: is aligned already, at least roughly: ``--align auto`` keeps it exactly as given (the staged fit's
+#: scout moves notes by up to 0.25 s). Measured: aligned dev scores and their ±50–200 ms jittered
+#: versions move by 6–119 ms; a score of another piece by 270 ms and more (bench_align.py notes).
+ALREADY_ALIGNED_S = 0.15
+ALREADY_ALIGNED_TEMPO = 0.05
+#: with fewer distinct onsets than this there is too little to synchronise (or to judge a match):
+#: ``--align auto`` keeps the score as given
+MIN_ONSETS = 8
+
+
+def align_parser(parser_cls) -> argparse.ArgumentParser:
+    p = parser_cls(prog="demixer align", description="Synchronise a score to a recording of it.")
+    p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
+    p.add_argument("--score", required=True, help="its score (MIDI, MusicXML or CSV), at any tempo")
+    p.add_argument("--out", default=None, help="CSV to write (default: <score name>.aligned.csv beside the score)")
+    p.add_argument("--quiet", action="store_true", help="no summary line")
+    return p
+
+
+def summary(alignment, n_notes: int) -> str:
+    return (f"aligned {n_notes} notes: tempo ratio {alignment.tempo_ratio:.2f} "
+            f"(recording {'faster' if alignment.tempo_ratio > 1 else 'slower'} than the score), "
+            f"lead-in {alignment.lead_in:.2f} s, match confidence {alignment.confidence:.2f}")
+
+
+def cmd_align(argv: list[str], parser_cls, fail, cli_error) -> int:
+    args = align_parser(parser_cls).parse_args(argv)
+    from pathlib import Path
+
+    from threadpoolctl import threadpool_limits
+
+    from demixer.engine.align import ScoreMismatch, align_score
+    from demixer.io.audio import read_audio
+    from demixer.io.errors import InputError
+    from demixer.io.score import read_score, write_score_csv
+
+    out = Path(args.out) if args.out else Path(args.score).with_suffix(".aligned.csv")
+    try:
+        audio = read_audio(args.mix)
+        notes = read_score(args.score)
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = align_score(audio, notes)
+        write_score_csv(out, sorted(result.notes, key=lambda n: (n.onset, n.pitch, n.group)))
+    except ScoreMismatch as exc:
+        return fail(f"{args.score}: {exc}")
+    except InputError as exc:
+        return fail(str(exc))
+    except ValueError as exc:
+        return fail(f"{args.mix}: {exc}")
+    except KeyboardInterrupt:
+        return fail("interrupted")
+    if result.n_dropped:
+        print(f"demixer: warning: {args.score}: the recording plays only the score's beginning: "
+              f"{result.n_dropped} later notes left out", file=sys.stderr)
+    if not args.quiet:
+        print(summary(result.alignment, len(result.notes)) + f"; wrote {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- separate
+def add_separate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--align", choices=("auto", "off"), default="auto",
+                   help="synchronise the score to the recording first (auto, the default) or use its "
+                        "times as they are (off)")
+    p.add_argument("--save-aligned-score", metavar="FILE", default=None,
+                   help="also write the score as aligned and refined (CSV)")
+
+
+def align_for_separate(args, audio, notes, settings, warn):
+    """The notes to separate with: warped onto ``audio`` unless ``--align off`` or already aligned.
+    Notes the warp puts past the recording's end are returned too (the caller clips and warns).
+    Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does not match."""
+    if getattr(args, "align", "auto") == "off":
+        return notes
+    if len({round(n.onset, 3) for n in notes}) < MIN_ONSETS:
+        return notes
+    import numpy as np
+
+    from demixer.core.sync import warp_notes
+    from demixer.engine.align import ScoreMismatch, align_score, mismatch_reason
+
+    # the staged fit's scout refines each note (DESIGN.md §2.5b); other models get it here
+    staged = settings.refine is not None and settings.model in ("nmf", "nmf-kl")
+    result = align_score(audio, notes, refine=not staged, check=False)
+    warped = warp_notes(notes, result.alignment)
+    on = np.array([n.onset for n in notes])
+    moved = np.abs(np.array([n.onset for n in warped]) - on)
+    if float(np.median(moved)) <= ALREADY_ALIGNED_S and abs(result.alignment.tempo_ratio - 1) <= ALREADY_ALIGNED_TEMPO:
+        return notes  # already aligned: keep the score exactly as given
+    if not result.alignment.matches:
+        raise ScoreMismatch(mismatch_reason(result.alignment))
+    if not getattr(args, "quiet", False):
+        print(summary(result.alignment, len(result.notes)))
+    if staged:
+        return warped
+    if result.n_dropped:
+        warn(f"{args.score}: the recording plays only the score's beginning: {result.n_dropped} later notes "
+             "left out")
+    return result.notes
+
+
+def save_aligned(path, notes) -> None:
+    from demixer.io.score import write_score_csv
+
+    write_score_csv(path, sorted(notes, key=lambda n: (n.onset, n.pitch, n.group)))
