@@ -2,6 +2,8 @@
 
     demixer [FILE] [--score SCORE] [--demo] [--run] [--screenshot PNG]   open the window
     demixer separate MIX --score SCORE [--out DIR] ...                   write one file per source
+    demixer separate MIX [--voices N | --hands | --hpss] ...             no score: a drafted one, or HPSS
+    demixer transcribe MIX [--voices N | --hands] --out draft.mid|.csv   draft a score (cli/noscore.py)
     demixer evaluate --reference DIR --estimate DIR [--json]             BSS Eval SDR/SIR/SAR
 
 Bad input gives one line on stderr and exit status 2; Qt is imported only when the window opens.
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
-SUBCOMMANDS = ("separate", "evaluate")
+SUBCOMMANDS = ("separate", "evaluate", "transcribe")
 
 
 class CLIError(Exception):
@@ -69,7 +71,8 @@ class _Parser(argparse.ArgumentParser):
 def _separate_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="demixer separate", description="Separate a recording into the note groups of its score.")
     p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
-    p.add_argument("--score", required=True, help="its score (MIDI or CSV onset_s,offset_s,pitch,group)")
+    p.add_argument("--score", default=None,
+                   help="its score (MIDI or CSV onset_s,offset_s,pitch,group); without it a draft is transcribed")
     p.add_argument("--out", default="separated", help="output folder (default: ./separated)")
     p.add_argument("--model", choices=("nmf", "nmf-kl", "nae", "nae-pgd"), default=None,
                    help="nmf = Euclidean NMF, nmf-kl = KL NMF (default), nae = nonnegative autoencoder")
@@ -82,6 +85,9 @@ def _separate_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=_positive_float, default=None, help="mask exponent (1 = magnitude ratio)")
     p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (default wav)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    from demixer.cli.noscore import add_draft_options
+
+    add_draft_options(p, hpss=True)
     return p
 
 
@@ -97,7 +103,7 @@ def _gui_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="demixer",
         description="Demixer: decompose music with NMF and nonnegative autoencoders.",
-        epilog="Headless: 'demixer separate --help', 'demixer evaluate --help'.",
+        epilog="Headless: 'demixer separate --help', 'demixer transcribe --help', 'demixer evaluate --help'.",
     )
     p.add_argument("file", nargs="?", help="audio file or .demix project to open (default: the demo piece)")
     p.add_argument("--score", help="score to load with the audio (MIDI or CSV)")
@@ -166,12 +172,17 @@ def cmd_separate(argv: list[str]) -> int:
     # spin-waits; measured on the 60 s benchmark piece, 2 threads took 2.9× the CPU time and 2.5× the
     # wall time of 1 (benchmarks/bench_separate.py). threadpoolctl only limits libraries already loaded.
     with threadpool_limits(limits=1, user_api="blas"):
+        if args.hpss:
+            from demixer.cli.noscore import separate_hpss
+
+            return separate_hpss(args)
         return _separate(args)
 
 
 def _separate(args) -> int:
     from dataclasses import replace
 
+    from demixer.cli.noscore import draft_or_regroup
     from demixer.engine.separation import analyse, fit, initialise, stems
     from demixer.io.audio import read_audio, write_audio
     from demixer.io.errors import InputError
@@ -184,7 +195,7 @@ def _separate(args) -> int:
             _warn(line)
         audio = read_audio(args.mix)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
-        notes = read_score(args.score)
+        notes = draft_or_regroup(args, audio, read_score(args.score) if args.score else None)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
             raise InputError(args.score, f"no notes fall within the audio's {audio.duration:.2f} s")
@@ -321,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             cmd, rest = argv[0], argv[1:]
+            if cmd == "transcribe":
+                from demixer.cli.noscore import cmd_transcribe
+
+                return cmd_transcribe(rest)
             return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
         return cmd_gui(argv)
     except SystemExit as exc:  # argparse's --help / --version / usage errors: return their status
