@@ -391,9 +391,9 @@ def drop_subharmonics(
     notes: list[Note], V: np.ndarray, sr: float, n_fft: int, hop: int, ratio_db: float = -20.0, tol: float = 0.03
 ) -> list[Note]:
     """Notes without their fundamental: a note whose fundamental band (± ``tol``) in ``V`` holds less
-    than ``ratio_db`` of its second harmonic's, over the note's frames, is an octave-below ghost of the
-    note an octave up (a template adapted to odd harmonics, as a clarinet's, explains that note one
-    octave down). Returns the notes kept, in order."""
+    than ``ratio_db`` of its 2nd, 3rd or 4th harmonic's, over the note's frames, is a ghost below a
+    real note (a template adapted to odd harmonics, as a clarinet's, explains that note one octave
+    down). Returns the notes kept, in order."""
     V = np.asarray(V)
     K, N = V.shape
     freqs = np.arange(K) * (sr / n_fft)
@@ -412,6 +412,6 @@ def drop_subharmonics(
             sel = np.flatnonzero(np.abs(freqs - f) <= max(tol * f, sr / n_fft))
             return float(seg[sel].max(axis=0).mean()) if sel.size else 0.0
 
-        if band(f0) >= thr * band(2 * f0):
+        if band(f0) >= thr * max(band(m * f0) for m in (2, 3, 4) if m * f0 * (1 + tol) < sr / 2):
             out.append(n)
     return out

@@ -12,9 +12,10 @@ decide everything else:
   note crossing a held or previous note of another voice. With all N voices free and N notes this is
   the pitch rank; with fewer notes, continuity decides which voices sing.
 * **hands** (``rh`` above ``lh``, up to five notes each): a hand's notes that sound together must lie
-  within ``reach`` semitones (the new notes and those it still holds), a hand moves little between
-  events (a new note's distance from the range the hand just played in), a new note may not cross the other hand's held notes, and a
-  weak pull of each hand towards its usual register breaks ties when the music gives no evidence.
+  within ``reach`` semitones (the new notes and those it still holds), a hand stays near the range it
+  just played in, a hand mostly plays one line or chord at a time, a new note may not cross the other
+  hand's held notes, and a weak pull of each hand towards its usual register breaks ties when the
+  music gives no evidence.
   This beats a fixed split at middle C wherever the hands share a register (an Alberti bass reaching
   above the melody's lowest notes, a melody dipping below C4).
 
@@ -56,13 +57,19 @@ class VoiceParams:
     """Costs of :func:`assign_voices` (in semitones of leap). ``busy``: a voice that still holds a
     note (ending later than ``overlap`` s after the new onset) takes another; ``double``: two new notes
     to one voice; ``cross``: per semitone a new note lies above a higher voice's current pitch or below
-    a lower one's. ``forget``: seconds after which a resting voice's last pitch counts half."""
+    a lower one's. ``enter``: a voice that has not sung yet takes its first note after the piece has
+    begun (else a silent voice would always be the cheapest). ``home``: per semitone from the voice's
+    usual register, spread evenly over ``home_range`` (top voice first): a tie-breaker. ``forget``:
+    seconds after which a resting voice's last pitch counts half."""
 
     chord_tol: float = 0.035
     overlap: float = 0.08
     busy: float = 14.0
     double: float = 20.0
     cross: float = 3.0
+    enter: float = 4.0
+    home: float = 0.05
+    home_range: tuple[float, float] = (74.0, 46.0)
     forget: float = 2.0
     beam: int = 24
 
@@ -140,6 +147,8 @@ def assign_voices(notes: Iterable[Note], n_voices: int, params: VoiceParams | No
         return []
     V = n_voices
     evs = events(note_list, params.chord_tol)
+    top, bottom = params.home_range
+    homes = [top - (top - bottom) * v / max(1, V - 1) for v in range(V)]
     start = _VoiceState((None,) * V, (-math.inf,) * V, (-math.inf,) * V)
     beam: list[tuple[float, _VoiceState, tuple]] = [(0.0, start, ())]
     for ev in evs:
@@ -154,8 +163,11 @@ def assign_voices(notes: Iterable[Note], n_voices: int, params: VoiceParams | No
                 used: dict[int, int] = {}
                 for x, v in zip(pitches, mp, strict=True):
                     used[v] = used.get(v, 0) + 1
+                    c += params.home * abs(x - homes[v])
                     ref = st.last[v]
-                    if ref is not None:
+                    if ref is None:
+                        c += params.enter if any(x is not None for x in st.last) else 0.0
+                    else:
                         rest = max(0.0, t - st.last_t[v])
                         w = 0.5 ** (rest / params.forget) if rest > 0 else 1.0
                         c += abs(x - ref) * (0.5 + 0.5 * w)
