@@ -388,16 +388,19 @@ def transcribe(
 
 
 def drop_subharmonics(
-    notes: list[Note], V: np.ndarray, sr: float, n_fft: int, hop: int, ratio_db: float = -20.0, tol: float = 0.03
+    notes: list[Note], V: np.ndarray, sr: float, n_fft: int, hop: int, ratio_db: float = -20.0, tol: float = 0.03,
+    deep_db: float = -20.0,
 ) -> list[Note]:
     """Notes without their fundamental: a note whose fundamental band (± ``tol``) in ``V`` holds less
-    than ``ratio_db`` of its 2nd, 3rd or 4th harmonic's, over the note's frames, is a ghost below a
+    than ``ratio_db`` of its 2nd harmonic's (or ``ratio_db + deep_db`` of its 3rd or 4th: winds and
+    reeds have weak fundamentals), over the note's frames, is a ghost below a
     real note (a template adapted to odd harmonics, as a clarinet's, explains that note one octave
     down). Returns the notes kept, in order."""
     V = np.asarray(V)
     K, N = V.shape
     freqs = np.arange(K) * (sr / n_fft)
     thr = 10.0 ** (ratio_db / 20.0)
+    deep = 10.0 ** (deep_db / 20.0)  # 3rd and 4th harmonics: only a fundamental that is all but absent
     out = []
     for n in notes:
         f0 = 440.0 * 2.0 ** ((n.pitch - 69) / 12.0)
@@ -412,6 +415,7 @@ def drop_subharmonics(
             sel = np.flatnonzero(np.abs(freqs - f) <= max(tol * f, sr / n_fft))
             return float(seg[sel].max(axis=0).mean()) if sel.size else 0.0
 
-        if band(f0) >= thr * max(band(m * f0) for m in (2, 3, 4) if m * f0 * (1 + tol) < sr / 2):
+        upper = [band(m * f0) * (1.0 if m == 2 else deep) for m in (2, 3, 4) if m * f0 * (1 + tol) < sr / 2]
+        if band(f0) >= thr * max(upper):
             out.append(n)
     return out
