@@ -426,9 +426,14 @@ def test_bad_options_give_one_error_line_and_exit_2(extra, mention, piece, tmp_p
     assert_one_error_line(code, err, mention)
 
 
-def test_missing_score_option(piece, capsys):
-    code, _, err = run(["separate", piece["mix"]], capsys)
-    assert_one_error_line(code, err, "--score")
+def test_without_score_option_a_draft_is_made_and_announced(piece, tmp_path, capsys):
+    """No --score: `separate` drafts one (issue 16) and says so in one line (tests/e2e/test_cli_noscore.py)."""
+    out = tmp_path / "sep"
+    code, _, err = run(["separate", piece["mix"], "--out", out, "--iters", "5", "--quiet"], capsys)
+    assert code == 0, err
+    lines = nonblank_lines(err)
+    assert len(lines) == 1 and "no --score given: drafted" in lines[0], lines
+    assert {"rh", "lh"} <= {p.stem for p in out.glob("*.wav")}
 
 
 def test_output_folder_that_is_a_file(piece, tmp_path, capsys):

@@ -97,7 +97,9 @@ def align_for_separate(args, audio, notes, settings, warn):
     from demixer.engine.align import ScoreMismatch, align_score, mismatch_reason
 
     # the staged fit's scout refines each note (DESIGN.md §2.5b); other models get it here
-    staged = settings.refine is not None and settings.model in ("nmf", "nmf-kl")
+    from demixer.engine.models import model_info
+
+    staged = settings.refine is not None and model_info(settings.model).staged
     result = align_score(audio, notes, refine=not staged, check=False)
     warped = warp_notes(notes, result.alignment)
     on = np.array([n.onset for n in notes])

@@ -3,6 +3,8 @@
     demixer [FILE] [--score SCORE] [--demo] [--run] [--screenshot PNG]   open the window
     demixer separate MIX --score SCORE [--out DIR] ...                   write one file per source
     demixer align MIX --score SCORE [--out aligned.csv]                  the score in the recording's time
+    demixer separate MIX [--voices N | --hands | --hpss] ...             no score: a drafted one, or HPSS
+    demixer transcribe MIX [--voices N | --hands] --out draft.mid|.csv   draft a score (cli/noscore.py)
     demixer evaluate --reference DIR --estimate DIR [--json]             BSS Eval SDR/SIR/SAR
 
 Bad input gives one line on stderr and exit status 2; Qt is imported only when the window opens.
@@ -18,7 +20,7 @@ import time
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
-SUBCOMMANDS = ("separate", "align", "evaluate")
+SUBCOMMANDS = ("separate", "align", "evaluate", "transcribe")
 
 
 class CLIError(Exception):
@@ -84,7 +86,9 @@ def _separate_parser() -> argparse.ArgumentParser:
         staged = ""
     p = _Parser(prog="demixer separate", description="Separate a recording into the note groups of its score.")
     p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
-    p.add_argument("--score", required=True, help="its score (MIDI, MusicXML or CSV onset_s,offset_s,pitch,group)")
+    p.add_argument("--score", default=None,
+                   help="its score (MIDI, MusicXML or CSV onset_s,offset_s,pitch,group); "
+                        "without it a draft is transcribed")
     p.add_argument("--out", default="separated", help="output folder (default: ./separated)")
     from demixer.cli.align_cmd import add_separate_options
 
@@ -102,6 +106,9 @@ def _separate_parser() -> argparse.ArgumentParser:
                    help=f"mask exponent: 1 = magnitude ratio, 2 = Wiener-like (default {s.alpha:g})")
     p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (default wav)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    from demixer.cli.noscore import add_draft_options
+
+    add_draft_options(p, hpss=True)
     return p
 
 
@@ -117,7 +124,8 @@ def _gui_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="demixer",
         description="Demixer: decompose music with NMF and nonnegative autoencoders.",
-        epilog="Headless: 'demixer separate --help', 'demixer align --help', 'demixer evaluate --help'.",
+        epilog="Headless: 'demixer separate --help', 'demixer align --help', 'demixer transcribe --help', "
+               "'demixer evaluate --help'.",
     )
     p.add_argument("file", nargs="?", help="audio file or .demix project to open (default: the demo piece)")
     p.add_argument("--score", help="score to load with the audio (MIDI or CSV)")
@@ -187,6 +195,10 @@ def cmd_separate(argv: list[str]) -> int:
     # spin-waits; measured on the 60 s benchmark piece, 2 threads took 2.9× the CPU time and 2.5× the
     # wall time of 1 (benchmarks/bench_separate.py). threadpoolctl only limits libraries already loaded.
     with threadpool_limits(limits=1, user_api="blas"):
+        if args.hpss:
+            from demixer.cli.noscore import separate_hpss
+
+            return separate_hpss(args)
         return _separate(args)
 
 
@@ -194,6 +206,7 @@ def _separate(args) -> int:
     from dataclasses import replace
 
     from demixer.cli.align_cmd import align_for_separate, save_aligned
+    from demixer.cli.noscore import draft_or_regroup
     from demixer.engine.align import ScoreMismatch
     from demixer.engine.fit import Fit, FitState
     from demixer.engine.separation import analyse, initialise, stems
@@ -208,11 +221,13 @@ def _separate(args) -> int:
             _warn(line)
         audio = read_audio(args.mix)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
-        notes = read_score(args.score)
-        notes = align_for_separate(args, audio, notes, settings, _warn)
+        notes = read_score(args.score) if args.score else None
+        if notes is not None:
+            notes = align_for_separate(args, audio, notes, settings, _warn)
+        notes = draft_or_regroup(args, audio, notes)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
-            raise InputError(args.score, f"no notes fall within the audio's {audio.duration:.2f} s")
+            raise InputError(args.score or args.mix, f"no notes fall within the audio's {audio.duration:.2f} s")
         if n_dropped or n_clipped:
             _warn(
                 f"{args.score}: score runs past the end of the audio ({audio.duration:.2f} s): "
@@ -359,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
                 from demixer.cli.align_cmd import cmd_align
 
                 return cmd_align(rest, _Parser, _fail, CLIError)
+            if cmd == "transcribe":
+                from demixer.cli.noscore import cmd_transcribe
+
+                return cmd_transcribe(rest)
             return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
         return cmd_gui(argv)
     except SystemExit as exc:  # argparse's --help / --version / usage errors: return their status

@@ -1,0 +1,145 @@
+"""The score-free paths of the ``demixer`` command (DESIGN.md §2.7).
+
+    demixer transcribe MIX [--voices N | --hands] --out draft.mid|draft.csv
+    demixer separate MIX [--voices N | --hands]      no --score: a drafted one (said in one line)
+    demixer separate MIX --hpss                      harmonic.wav and percussive.wav
+
+Kept apart from :mod:`demixer.cli.main` so that the main module only registers these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_draft_options", "cmd_transcribe", "draft_or_regroup", "separate_hpss"]
+
+
+def add_draft_options(p: argparse.ArgumentParser, *, hpss: bool) -> None:
+    """``--voices N | --hands`` (and ``--hpss`` for separate), mutually exclusive."""
+    from demixer.cli.main import _positive_int
+
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--voices", type=_positive_int, default=None, metavar="N",
+                   help="N voices by pitch rank and voice leading (4: soprano alto tenor bass)")
+    g.add_argument("--hands", action="store_true", help="two hands, rh and lh (a keyboard)")
+    if hpss:
+        g.add_argument("--hpss", action="store_true",
+                       help="no score: split into harmonic and percussive sources (median filtering)")
+
+
+def _transcribe_parser() -> argparse.ArgumentParser:
+    from demixer.cli.main import _Parser
+
+    p = _Parser(prog="demixer transcribe",
+                description="Draft a score from a recording: notes, then voices or hands.")
+    p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
+    p.add_argument("--out", required=True, help="the draft: .mid (one named track per group) or .csv")
+    add_draft_options(p, hpss=False)
+    p.add_argument("--quiet", action="store_true", help="no summary line")
+    return p
+
+
+def _draft(args, audio):
+    from demixer.engine.draft import draft_score
+
+    return draft_score(audio, voices=args.voices, hands=bool(args.hands))
+
+
+def cmd_transcribe(argv: list[str]) -> int:
+    from demixer.cli.main import _fail
+
+    args = _transcribe_parser().parse_args(argv)
+    out = Path(args.out)
+    if out.suffix.lower() not in (".mid", ".midi", ".csv"):
+        return _fail(f"{out}: unsupported draft format {out.suffix or '(no suffix)'!r}; use .mid or .csv")
+    from threadpoolctl import threadpool_limits
+
+    import demixer.engine.draft  # noqa: F401 - loads numpy's and scipy's BLAS before the limit
+    from demixer.io.audio import read_audio
+    from demixer.io.errors import InputError
+    from demixer.io.limits import check_analysable
+    from demixer.io.score_out import write_score
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        try:
+            audio = read_audio(args.mix)
+            from demixer.engine.draft import DraftSettings
+
+            check_analysable(audio, DraftSettings().stft)
+            draft = _draft(args, audio)
+        except InputError as exc:
+            return _fail(str(exc))
+        except ValueError as exc:
+            return _fail(f"{args.mix}: {exc}")
+    if not draft.notes:
+        return _fail(f"{args.mix}: no notes found (is the recording silent?)")
+    try:
+        write_score(out, draft.notes)
+    except InputError as exc:
+        return _fail(str(exc))
+    if not args.quiet:
+        print(f"{draft.summary()}; wrote {out}")
+    return 0
+
+
+def draft_or_regroup(args, audio, notes):
+    """For ``separate``: with no score, a drafted one (announced in one line on stderr); with a score
+    and ``--voices``/``--hands``, the score's notes regrouped that way. Raises ValueError / InputError."""
+    from demixer.io.errors import InputError
+
+    if notes is None:
+        draft = _draft(args, audio)
+        if not draft.notes:
+            raise InputError(args.mix, "no notes found to draft a score from (is the recording silent?)")
+        print(f"demixer: no --score given: {draft.summary()}", file=sys.stderr)
+        return draft.notes
+    if args.voices:
+        from demixer.core.voices import assign_voices
+
+        return assign_voices(notes, args.voices)
+    if args.hands:
+        from demixer.core.voices import assign_hands
+
+        return assign_hands(notes)
+    return notes
+
+
+def separate_hpss(args) -> int:
+    """``separate --hpss``: harmonic and percussive stems written to ``--out``."""
+    from demixer.cli.main import _fail, _safe_name
+    from demixer.engine.hpss import hpss_stems
+    from demixer.io.audio import read_audio, write_audio
+    from demixer.io.errors import InputError
+    from demixer.io.limits import check_analysable
+
+    if args.score:
+        return _fail("--hpss needs no score; leave out --score")
+    try:
+        from demixer.core.stft import STFTParams
+
+        audio = read_audio(args.mix)
+        params = STFTParams(n_fft=args.n_fft or 2048, hop=args.hop or 512, sr=args.sr or 22050)
+        check_analysable(audio, params)
+        sources = hpss_stems(audio, params)
+    except InputError as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(f"{args.mix}: {exc}")
+    out_dir = Path(args.out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _fail(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})")
+    written = []
+    for name, signal in sources.items():
+        path = out_dir / f"{_safe_name(name)}.{args.format}"
+        try:
+            write_audio(path, signal, audio.sr)
+        except InputError as exc:
+            return _fail(str(exc))
+        written.append(path)
+    if not args.quiet:
+        print(f"wrote {len(written)} sources to {out_dir}: " + ", ".join(p.name for p in written))
+    return 0

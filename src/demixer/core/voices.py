@@ -1,0 +1,304 @@
+"""Who plays which note: voices and hands for a note list without groups (DESIGN.md §2.7).
+
+Both assignments walk the notes event by event (an *event* is the notes whose onsets lie within
+``chord_tol`` of the event's first onset) and keep the ``beam`` cheapest partial assignments (a beam
+search over the Viterbi trellis whose state is each part's recent pitches and held notes). The new
+notes of an event, sorted from the top, are given to the parts (ordered from the top) by a monotone
+map — the higher note never goes to the lower part — so within an event nothing crosses; the costs
+decide everything else:
+
+* **voices** (N parts, one note at a time each): the leap from the voice's previous pitch (voice
+  leading), a voice that still holds a note taking another one, two new notes to one voice, and a new
+  note crossing a held or previous note of another voice. With all N voices free and N notes this is
+  the pitch rank; with fewer notes, continuity decides which voices sing.
+* **hands** (``rh`` above ``lh``, up to five notes each): a hand's notes that sound together must lie
+  within ``reach`` semitones (the new notes and those it still holds), a hand stays near the range it
+  just played in, a hand mostly plays one line or chord at a time, a new note may not cross the other
+  hand's held notes, and a weak pull of each hand towards its usual register breaks ties when the
+  music gives no evidence.
+  This beats a fixed split at middle C wherever the hands share a register (an Alberti bass reaching
+  above the melody's lowest notes, a melody dipping below C4).
+
+numpy-free pure Python (core: no I/O, no printing). Notes keep every field but ``group``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from demixer.core.notes import Note
+
+__all__ = [
+    "VoiceParams",
+    "HandParams",
+    "voice_names",
+    "assign_voices",
+    "assign_hands",
+    "split_hands",
+    "events",
+]
+
+HANDS = ("rh", "lh")
+
+
+def voice_names(n: int) -> list[str]:
+    """Group names of ``n`` voices from the top: soprano, alto, tenor, bass for 4, else voice1 … voiceN."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of voices must be a whole number >= 1, got {n!r}")
+    return ["soprano", "alto", "tenor", "bass"] if n == 4 else [f"voice{i + 1}" for i in range(n)]
+
+
+@dataclass(frozen=True)
+class VoiceParams:
+    """Costs of :func:`assign_voices` (in semitones of leap). ``busy``: a voice that still holds a
+    note (ending later than ``overlap`` s after the new onset) takes another; ``double``: two new notes
+    to one voice; ``cross``: per semitone a new note lies above a higher voice's current pitch or below
+    a lower one's. ``enter``: a voice that has not sung yet takes its first note after the piece has
+    begun (else a silent voice would always be the cheapest). ``home``: per semitone from the voice's
+    usual register, spread evenly over ``home_range`` (top voice first): a tie-breaker. ``forget``:
+    seconds after which a resting voice's last pitch counts half."""
+
+    chord_tol: float = 0.035
+    overlap: float = 0.08
+    busy: float = 14.0
+    double: float = 20.0
+    cross: float = 3.0
+    enter: float = 4.0
+    home: float = 0.05
+    home_range: tuple[float, float] = (74.0, 46.0)
+    forget: float = 2.0
+    beam: int = 24
+
+
+@dataclass(frozen=True)
+class HandParams:
+    """Costs of :func:`assign_hands`. ``reach``: semitones a hand spans without cost (a tenth is
+    ``16``; most hands: ``12``–``14``); ``span``: cost per semitone beyond it; ``move``: per semitone
+    a new note lies outside the range the hand played in the last ``memory`` s (after a longer rest:
+    from its last mean pitch, which ``forget`` s halve); ``busy``: per new note while the hand still
+    holds an earlier one (a hand mostly plays one line or one chord at a time); ``cross``: per
+    semitone a new note crosses the other hand's held notes; ``crowd``: per note beyond five in a
+    hand; ``home``: per semitone from the hand's usual register (``rh_home`` / ``lh_home``)."""
+
+    chord_tol: float = 0.035
+    overlap: float = 0.08
+    reach: int = 12
+    span: float = 4.0
+    move: float = 0.5
+    cross: float = 4.0
+    crowd: float = 10.0
+    home: float = 0.05
+    rh_home: float = 69.0
+    lh_home: float = 50.0
+    forget: float = 2.0
+    memory: float = 1.0
+    busy: float = 1.5
+    beam: int = 24
+
+
+def _check_notes(notes: Iterable[Note]) -> list[Note]:
+    out = list(notes)
+    for n in out:
+        if not isinstance(n, Note):
+            raise ValueError(f"notes must be Note objects, got {type(n).__name__}")
+    return out
+
+
+def events(notes: Sequence[Note], chord_tol: float) -> list[list[int]]:
+    """Indices of ``notes`` grouped into events (onsets within ``chord_tol`` s of the event's first),
+    in time order; within an event from the highest pitch down."""
+    order = sorted(range(len(notes)), key=lambda i: (notes[i].onset, -notes[i].pitch))
+    out: list[list[int]] = []
+    start = -math.inf
+    for i in order:
+        if out and notes[i].onset - start <= chord_tol:
+            out[-1].append(i)
+        else:
+            out.append([i])
+            start = notes[i].onset
+    for ev in out:
+        ev.sort(key=lambda i: -notes[i].pitch)
+    return out
+
+
+def _monotone_maps(m: int, parts: int) -> Iterable[tuple[int, ...]]:
+    """Non-decreasing maps of ``m`` notes (top first) to ``parts`` parts (top first)."""
+    return itertools.combinations_with_replacement(range(parts), m)
+
+
+# ------------------------------------------------------------------------------------------- voices
+@dataclass(frozen=True)
+class _VoiceState:
+    last: tuple[float | None, ...]  # last pitch of each voice
+    last_t: tuple[float, ...]  # when it ended (offset)
+    busy_until: tuple[float, ...]
+
+
+def assign_voices(notes: Iterable[Note], n_voices: int, params: VoiceParams | None = None) -> list[Note]:
+    """The notes with ``group`` set to one of :func:`voice_names` (``n_voices``), in the input order."""
+    params = params or VoiceParams()
+    names = voice_names(n_voices)
+    note_list = _check_notes(notes)
+    if not note_list:
+        return []
+    V = n_voices
+    evs = events(note_list, params.chord_tol)
+    top, bottom = params.home_range
+    homes = [top - (top - bottom) * v / max(1, V - 1) for v in range(V)]
+    start = _VoiceState((None,) * V, (-math.inf,) * V, (-math.inf,) * V)
+    beam: list[tuple[float, _VoiceState, tuple]] = [(0.0, start, ())]
+    for ev in evs:
+        t = note_list[ev[0]].onset
+        pitches = [note_list[i].pitch for i in ev]
+        m = len(ev)
+        cand = []
+        maps = list(_monotone_maps(m, V)) if m <= 8 else [tuple(min(V - 1, k * V // m) for k in range(m))]
+        for cost, st, path in beam:
+            for mp in maps:
+                c = cost
+                used: dict[int, int] = {}
+                for x, v in zip(pitches, mp, strict=True):
+                    used[v] = used.get(v, 0) + 1
+                    c += params.home * abs(x - homes[v])
+                    ref = st.last[v]
+                    if ref is None:
+                        c += params.enter if any(x is not None for x in st.last) else 0.0
+                    else:
+                        rest = max(0.0, t - st.last_t[v])
+                        w = 0.5 ** (rest / params.forget) if rest > 0 else 1.0
+                        c += abs(x - ref) * (0.5 + 0.5 * w)
+                    if st.busy_until[v] > t + params.overlap:
+                        c += params.busy
+                    # crossing the current pitches of the voices that take no new note
+                    for u in range(V):
+                        y = st.last[u]
+                        if y is None or u in mp:
+                            continue
+                        if u < v and x > y:
+                            c += params.cross * (x - y)
+                        elif u > v and x < y:
+                            c += params.cross * (y - x)
+                for k in used.values():
+                    if k > 1:
+                        c += params.double * (k - 1)
+                last = list(st.last)
+                last_t = list(st.last_t)
+                busy = list(st.busy_until)
+                for i, v in zip(ev, mp, strict=True):
+                    n = note_list[i]
+                    if last[v] is None or busy[v] <= t + params.overlap or n.pitch > (last[v] or 0):
+                        last[v] = n.pitch
+                    last_t[v] = max(last_t[v], n.offset) if busy[v] > t + params.overlap else n.offset
+                    busy[v] = max(busy[v], n.offset) if busy[v] > t + params.overlap else n.offset
+                cand.append((c, _VoiceState(tuple(last), tuple(last_t), tuple(busy)), (path, ev, mp)))
+        cand.sort(key=lambda e: e[0])
+        beam = _dedupe(cand, params.beam)
+    return _apply(note_list, beam[0][2], names)
+
+
+def _dedupe(cand: list, width: int) -> list:
+    """The ``width`` cheapest candidates with distinct states (sorted by cost already)."""
+    seen = set()
+    out = []
+    for c in cand:
+        if c[1] in seen:
+            continue
+        seen.add(c[1])
+        out.append(c)
+        if len(out) >= width:
+            break
+    return out
+
+
+def _apply(notes: list[Note], path, names: Sequence[str]) -> list[Note]:
+    group = [""] * len(notes)
+    while path:
+        path, ev, mp = path
+        for i, v in zip(ev, mp, strict=True):
+            group[i] = names[v]
+    return [dataclasses.replace(n, group=g) for n, g in zip(notes, group, strict=True)]
+
+
+# ------------------------------------------------------------------------------------------- hands
+@dataclass(frozen=True)
+class _HandState:
+    recent: tuple[tuple[tuple[int, float], ...], tuple[tuple[int, float], ...]]  # (pitch, onset)
+    last: tuple[tuple[float, float] | None, tuple[float, float] | None]  # (mean pitch, time) of the last notes
+    held: tuple[tuple[tuple[int, float], ...], tuple[tuple[int, float], ...]]  # (pitch, offset)
+
+
+def assign_hands(notes: Iterable[Note], params: HandParams | None = None) -> list[Note]:
+    """The notes with ``group`` ``rh`` or ``lh`` (see the module docstring), in the input order."""
+    params = params or HandParams()
+    note_list = _check_notes(notes)
+    if not note_list:
+        return []
+    homes = (params.rh_home, params.lh_home)
+    evs = events(note_list, params.chord_tol)
+    start = _HandState(((), ()), (None, None), ((), ()))
+    beam: list[tuple[float, _HandState, tuple]] = [(0.0, start, ())]
+    for ev in evs:
+        t = note_list[ev[0]].onset
+        pitches = [note_list[i].pitch for i in ev]
+        m = len(ev)
+        cand = []
+        for cost, st, path in beam:
+            held = tuple(tuple(h for h in st.held[k] if h[1] > t + params.overlap) for k in (0, 1))
+            recent = tuple(tuple(r for r in st.recent[k] if r[1] >= t - params.memory) for k in (0, 1))
+            for k_rh in range(m + 1):
+                parts = (pitches[:k_rh], pitches[k_rh:])
+                c = cost
+                for h in (0, 1):
+                    new = parts[h]
+                    if not new:
+                        continue
+                    together = list(new) + [q for q, _ in held[h]]
+                    span = max(together) - min(together)
+                    c += params.span * max(0, span - params.reach)
+                    c += params.crowd * max(0, len(together) - 5)
+                    if held[h]:
+                        c += params.busy * len(new)
+                    if recent[h]:  # distance to the range the hand has just played in
+                        lo = min(q for q, _ in recent[h])
+                        hi = max(q for q, _ in recent[h])
+                        c += params.move * sum(max(0, lo - x, x - hi) for x in new) / len(new)
+                    elif st.last[h] is not None:  # after a rest: where it was, counting less
+                        ref, when = st.last[h]
+                        w = 0.5 ** (max(0.0, t - when) / params.forget)
+                        mean = sum(new) / len(new)
+                        c += params.move * abs(mean - ref) * (0.25 + 0.75 * w)
+                    c += params.home * abs(sum(new) / len(new) - homes[h])
+                    other = [q for q, _ in held[1 - h]]
+                    if other:
+                        if h == 0:  # rh below the held lh notes
+                            c += params.cross * max(0, max(other) - min(new))
+                        else:  # lh above the held rh notes
+                            c += params.cross * max(0, max(new) - min(other))
+                idx = (ev[:k_rh], ev[k_rh:])
+                new_recent = [list(recent[0]), list(recent[1])]
+                new_held = [list(held[0]), list(held[1])]
+                last = list(st.last)
+                for h in (0, 1):
+                    for i in idx[h]:
+                        new_held[h].append((note_list[i].pitch, note_list[i].offset))
+                        new_recent[h].append((note_list[i].pitch, t))
+                    if parts[h]:
+                        last[h] = (sum(parts[h]) / len(parts[h]), t)
+                state = _HandState(
+                    (tuple(sorted(new_recent[0])), tuple(sorted(new_recent[1]))),
+                    (last[0], last[1]),
+                    (tuple(sorted(new_held[0])), tuple(sorted(new_held[1]))),
+                )
+                cand.append((c, state, (path, ev, (0,) * k_rh + (1,) * (m - k_rh))))
+        cand.sort(key=lambda e: e[0])
+        beam = _dedupe(cand, params.beam)
+    return _apply(note_list, beam[0][2], HANDS)
+
+
+def split_hands(notes: Iterable[Note], split: int = 60) -> list[Note]:
+    """The fixed split the hand assignment must beat: ``pitch >= split`` → ``rh``, else ``lh``."""
+    return [dataclasses.replace(n, group="rh" if n.pitch >= split else "lh") for n in _check_notes(notes)]

@@ -1,0 +1,169 @@
+"""A draft score from a recording (DESIGN.md §2.7): audio → notes with group names, headless.
+
+    draft_score(audio, voices=4)      transcribe, then voices by pitch rank with continuity
+    draft_score(audio, hands=True)    transcribe, then rh / lh by the hand assignment
+    draft_score(audio)                transcribe, then choose: hands when the notes decay like struck
+                                      strings (a keyboard), else as many voices as usually sound
+
+The result's ``notes`` are ordinary :class:`~demixer.core.notes.Note` objects with group names — the
+same list a score reader returns — so the separation, the window's score overlay and a note editor use
+them as they use a loaded score. No Qt, no printing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from demixer.core.notes import Note
+from demixer.core.refine import decay_stats, is_decaying
+from demixer.core.stft import STFTParams, magnitude, stft
+from demixer.core.transcribe import (
+    TranscribeParams,
+    drop_subharmonics,
+    onset_strength,
+    onset_times,
+    pitch_activations,
+    track_notes,
+)
+from demixer.core.voices import HandParams, VoiceParams, assign_hands, assign_voices
+from demixer.io.audio import Audio, analysis_signal
+
+__all__ = ["DraftSettings", "Draft", "draft_score", "draft_from_signal", "MAX_AUTO_VOICES"]
+
+MAX_AUTO_VOICES = 6
+#: (dB per second, fraction of falling steps): notes decaying faster, or falling more often, are a keyboard's
+KEYBOARD_DECAY = (-25.0, 0.8)
+
+
+@dataclass(frozen=True)
+class DraftSettings:
+    """How a draft is made. The analysis grid is finer in time than the separation's (hop 256 at
+    22050 Hz: 11.6 ms) for onsets, with the separation's 4096-point window for low pitches.
+    ``hands_polyphony``: pitches kept per frame for a keyboard (measured on the dev set and synthetic
+    chords: more admits more harmonics than chord notes)."""
+
+    stft: STFTParams = field(default_factory=lambda: STFTParams(n_fft=4096, hop=256))
+    transcribe: TranscribeParams = field(default_factory=TranscribeParams)
+    voices: VoiceParams = field(default_factory=VoiceParams)
+    hands: HandParams = field(default_factory=HandParams)
+    hands_polyphony: int = 4
+
+
+@dataclass
+class Draft:
+    """A drafted score: ``notes`` (grouped), ``mode`` ("voices" or "hands"), ``n_voices`` (voices mode),
+    ``chosen`` (True when the mode was chosen from the audio), and the activations it came from."""
+
+    notes: list[Note]
+    mode: str
+    n_voices: int | None
+    chosen: bool
+    pitches: np.ndarray = field(repr=False)
+    H: np.ndarray = field(repr=False)
+    times: np.ndarray = field(repr=False)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(n.group for n in self.notes))
+
+    def summary(self) -> str:
+        """One line: what was drafted."""
+        if self.mode == "hands":
+            how = "two hands (rh, lh)"
+        else:
+            how = f"{self.n_voices} voice{'s' if self.n_voices != 1 else ''} ({', '.join(self.groups_in_order())})"
+        why = ", chosen from the audio" if self.chosen else ""
+        return f"drafted {len(self.notes)} notes as {how}{why}"
+
+    def groups_in_order(self) -> list[str]:
+        from demixer.core.voices import voice_names
+
+        return voice_names(self.n_voices) if self.n_voices else self.groups
+
+
+def _polyphony(notes: list[Note], times: np.ndarray) -> int:
+    """The number of notes that usually sound together: the median over frames with sound."""
+    if not notes:
+        return 1
+    count = np.zeros(times.size, dtype=np.int64)
+    for n in notes:
+        count[(times >= n.onset) & (times < n.offset)] += 1
+    busy = count[count > 0]
+    return max(1, int(round(float(np.median(busy))))) if busy.size else 1
+
+
+def _decaying(notes: list[Note], H: np.ndarray, pitches: np.ndarray, times: np.ndarray) -> bool:
+    """Whether the notes decay like struck strings (:func:`demixer.core.refine.is_decaying` with the
+    stricter ``KEYBOARD_DECAY``: a draft's notes run on into the reverberation, so held notes of winds
+    and voices fall by 10–20 dB/s in about 2/3 of the steps; piano notes by 40–80 dB/s in 90 %)."""
+    row_of = {int(p): r for r, p in enumerate(pitches.tolist())}
+    rows: list[list[int]] = [[] for _ in range(pitches.size)]
+    for i, n in enumerate(notes):
+        rows[row_of[n.pitch]].append(i)
+    stats = decay_stats(notes, H, rows, times)
+    return bool(is_decaying(stats.get(""), *KEYBOARD_DECAY))
+
+
+def draft_from_signal(
+    x: np.ndarray,
+    sr: float,
+    *,
+    voices: int | None = None,
+    hands: bool = False,
+    settings: DraftSettings | None = None,
+) -> Draft:
+    """:func:`draft_score` for a mono signal ``x`` already at ``settings.stft.sr``."""
+    settings = settings or DraftSettings()
+    if voices is not None and hands:
+        raise ValueError("choose voices or hands, not both")
+    if voices is not None and (isinstance(voices, bool) or not isinstance(voices, int) or voices < 1):
+        raise ValueError(f"the number of voices must be a whole number >= 1, got {voices!r}")
+    p = settings.stft
+    if float(sr) != float(p.sr):
+        raise ValueError(f"the signal must be at the analysis rate {p.sr} Hz, got {sr}")
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError("the signal must be mono with at least 2 samples")
+    V = magnitude(stft(x, p.n_fft, p.hop, p.window))
+    tp = settings.transcribe
+    pitches, _W, H = pitch_activations(V, p.sr, p.n_fft, tp)
+    times = np.arange(H.shape[1]) * (p.hop / p.sr)
+    onsets = onset_times(onset_strength(V), times, tp.onset_threshold) + tp.flux_delay
+
+    def track(max_poly: int | None) -> list[Note]:
+        notes = track_notes(H, pitches, times, dataclasses.replace(tp, max_polyphony=max_poly), onsets)
+        return drop_subharmonics(notes, V, p.sr, p.n_fft, p.hop, tp.ghost_db) if tp.ghost_db is not None else notes
+
+    chosen = voices is None and not hands
+    if chosen:
+        probe = track(MAX_AUTO_VOICES)
+        if probe and _decaying(probe, H, pitches, times):
+            hands = True
+        else:
+            voices = min(MAX_AUTO_VOICES, _polyphony(probe, times))
+    if hands:
+        notes = assign_hands(track(settings.hands_polyphony), settings.hands)
+        return Draft(notes, "hands", None, chosen, pitches, H, times)
+    assert voices is not None
+    notes = assign_voices(track(voices), voices, settings.voices)
+    return Draft(notes, "voices", voices, chosen, pitches, H, times)
+
+
+def draft_score(
+    audio: Audio, *, voices: int | None = None, hands: bool = False, settings: DraftSettings | None = None
+) -> Draft:
+    """Draft a score from ``audio`` (mono downmix at the analysis rate): notes, then voices or hands.
+
+    ``voices=N``: N voices from the top (soprano, alto, tenor, bass for 4; else voice1 … voiceN);
+    ``hands=True``: ``rh`` and ``lh``; neither: chosen from the audio (:class:`Draft` says which).
+    Raises ValueError for bad arguments or audio too short to analyse.
+    """
+    settings = settings or DraftSettings()
+    x = analysis_signal(audio, settings.stft.sr)
+    draft = draft_from_signal(x, settings.stft.sr, voices=voices, hands=hands, settings=settings)
+    end = float(audio.duration)  # the last frame's half reaches past the end of the audio
+    draft.notes = [n if n.offset <= end else dataclasses.replace(n, offset=max(n.onset, end)) for n in draft.notes]
+    return draft
