@@ -87,8 +87,8 @@ def test_request_copies_the_factors_and_the_key_follows_their_contents(project: 
     assert _request(p, H=H2).key != req.key
     comps = p.component_infos()
     moved = [type(c)(c.name, c.pitch, c.kind, "rh" if i == 0 else c.source) for i, c in enumerate(comps)]
-    assert stem_key(p.audio, p.analysis, p.W, p.H, moved, ["lh", "rh"], 1.0) != req.key
-    assert stem_key(p.audio, p.analysis, p.W, p.H, comps, ["lh", "rh"], 2.0) != req.key
+    assert stem_key(p.audio, p.analysis, p.W, p.H, moved, ["lh", "rh"], p.run.alpha) != req.key
+    assert stem_key(p.audio, p.analysis, p.W, p.H, comps, ["lh", "rh"], p.run.alpha + 1.0) != req.key
 
 
 def test_a_residual_source_is_a_stem_too(project: Project) -> None:
