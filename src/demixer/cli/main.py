@@ -3,6 +3,7 @@
     demixer [FILE] [--score SCORE] [--demo] [--run] [--screenshot PNG]   open the window
     demixer separate MIX --score SCORE [--out DIR] ...                   write one file per source
     demixer evaluate --reference DIR --estimate DIR [--json]             BSS Eval SDR/SIR/SAR
+    demixer batch INPUT --out DIR [--workers N] [--scheduler ADDR] ...   a corpus, on dask (cli/batch.py)
 
 Bad input gives one line on stderr and exit status 2; Qt is imported only when the window opens.
 """
@@ -82,6 +83,7 @@ def _separate_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=_positive_float, default=None, help="mask exponent (1 = magnitude ratio)")
     p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (default wav)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--report", metavar="FILE", help="also write a JSON report of the run (cli/report.py)")
     return p
 
 
@@ -166,7 +168,9 @@ def cmd_separate(argv: list[str]) -> int:
     # spin-waits; measured on the 60 s benchmark piece, 2 threads took 2.9× the CPU time and 2.5× the
     # wall time of 1 (benchmarks/bench_separate.py). threadpoolctl only limits libraries already loaded.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _separate(args)
+        from demixer.cli.report import run_with_report
+
+        return run_with_report(args, _separate)
 
 
 def _separate(args) -> int:
@@ -319,6 +323,10 @@ def cmd_gui(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] == "batch":  # imports dask, when installed: only for this command
+            from demixer.cli.batch import cmd_batch
+
+            return cmd_batch(argv[1:])
         if argv and argv[0] in SUBCOMMANDS:
             cmd, rest = argv[0], argv[1:]
             return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
