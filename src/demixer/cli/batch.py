@@ -557,7 +557,7 @@ def _cluster(args, n_workers: int | None):
         if limit is None:
             raise CLIError(f"--memory-limit: expected bytes like 4G or 4000M, got {args.memory_limit!r}")
     cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit, dashboard_address=None,
+        n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit, dashboard_address=":0",
         silence_logs=logging.ERROR,
     )
     return Client(cluster), cluster
