@@ -190,6 +190,19 @@ def test_manifest_flat_folder_and_a_piece_without_score(corpus, sequential, clus
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["joplin", "k545"]
     assert stems_of(out / "k545") == sequential["k545"]
     assert err == ""  # --quiet: no progress lines
+    # reference stems added later (--reference DIR/<piece>/): BSS Eval runs, the stems stay as they are
+    cut_piece("piano_mozart_k545", tmp_path / "refcut", 0.0, 3.0, stems=True)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "refcut" / "stems").rename(tmp_path / "ref" / "k545")
+    inodes = {p.name: p.stat().st_ino for p in (out / "k545").glob("*.wav")}
+    code, stdout, _ = run(["batch", flat, "--out", out, "--scheduler", cluster.scheduler_address, *OPTIONS,
+                           "--reference", tmp_path / "ref"], capsys)
+    assert code == 0 and "2 done (2 already done)" in stdout
+    assert {p.name: p.stat().st_ino for p in (out / "k545").glob("*.wav")} == inodes
+    rows = list(csv.DictReader(open(out / "summary.csv")))
+    assert {"lh", "rh", "mean"} <= {r["source"] for r in rows if r["piece"] == "k545"}
+    evaluation = json.loads((out / "k545" / "report.json").read_text())["batch"]["evaluation"]
+    assert evaluation["reference"] == str(tmp_path / "ref" / "k545") and evaluation["mean"]["sdr"] > 0
     manifest = tmp_path / "lists" / "corpus.csv"
     manifest.parent.mkdir()
     manifest.write_text(

@@ -349,7 +349,10 @@ def run_piece(piece: Piece, job: Job, evaluate_only: bool = False) -> dict:
     returns ``{"piece", "status": "done"|"failed", "reason", ...}``."""
     with _ONE_AT_A_TIME:
         w0, c0 = time.perf_counter(), time.process_time()
-        result = _run_piece(piece, job, evaluate_only)
+        try:
+            result = _run_piece(piece, job, evaluate_only)
+        except Exception as exc:  # e.g. the output folder vanished: still this piece's one-line reason
+            result = {"status": "failed", "reason": f"{piece.audio}: {type(exc).__name__}: {exc}"}
         result.update(piece=piece.name, seconds=time.perf_counter() - w0, cpu_s=time.process_time() - c0,
                       pid=os.getpid(), peak_rss=_peak_rss())
         return result
@@ -370,6 +373,7 @@ def _run_piece(piece: Piece, job: Job, evaluate_only: bool) -> dict:
     refusal = too_large(piece, job, limit, rss)
     if refusal:
         return {"status": "failed", "reason": refusal}
+    started_at = time.time()
     partial = out / PARTIAL / f"{piece.name}.{uuid.uuid4().hex[:12]}"
     stems_dir = partial / piece.name
     report_path = partial / REPORT
@@ -378,19 +382,22 @@ def _run_piece(piece: Piece, job: Job, evaluate_only: bool) -> dict:
         argv = ["separate", piece.audio, *(["--score", piece.score] if piece.score else []),
                 "--out", str(stems_dir), *job.options, "--quiet", "--report", str(report_path)]
         err, stdout = io.StringIO(), io.StringIO()
+        thread_cpu = time.thread_time()  # separate's own CPU time (one BLAS thread: this thread)
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
             try:
                 status = main(argv)
             except Exception as exc:  # a bug in separate: still one piece, still one line
                 status = None
                 print(f"demixer: error: {piece.audio}: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        thread_cpu = time.thread_time() - thread_cpu
         lines = [ln.rstrip() for ln in err.getvalue().splitlines() if ln.strip()]
         if status != 0 or not report_path.is_file():
             return {"status": "failed", "reason": _reason(lines, status), "stderr": lines}
         report = json.loads(report_path.read_text())
         batch: dict[str, Any] = {
             "piece": piece.name, "reference": piece.reference, "stderr": lines, "pid": os.getpid(),
-            "memory_limit": limit, "peak_rss": _peak_rss(),
+            "memory_limit": limit, "peak_rss": _peak_rss(), "started_at": started_at, "separated_at": time.time(),
+            "thread_cpu_s": thread_cpu,
         }
         if piece.reference:
             batch["evaluation"] = _evaluate(piece.reference, stems_dir)
@@ -556,10 +563,15 @@ def _cluster(args, n_workers: int | None):
         limit = _parse_bytes(args.memory_limit)
         if limit is None:
             raise CLIError(f"--memory-limit: expected bytes like 4G or 4000M, got {args.memory_limit!r}")
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit, dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    )
+    import dask
+
+    # dask's statistical profiler samples every worker thread's stack 100 times a second: CPU taken
+    # from the pieces, for a profile nobody looks at here
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit, dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
     return Client(cluster), cluster
 
 
@@ -580,7 +592,7 @@ def cmd_batch(argv: list[str]) -> int:
         settings = _settings_from(ns)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        pieces = discover(Path(args.input), Path(args.reference) if args.reference else None, out.resolve())
+        pieces = discover(Path(args.input), Path(args.reference).resolve() if args.reference else None, out.resolve())
     except CLIError as exc:
         return _fail(str(exc))
     except OSError as exc:
@@ -678,7 +690,13 @@ def _print_summary(results: list[dict], rows: list[dict], wall: float, out: Path
     skipped = sum(1 for r in done if r.get("skipped"))
     failed = [r for r in results if r["status"] != "done"]
     ran = [r for r in done if not r.get("skipped")]
-    per = f", {sum(r['seconds'] for r in ran) / len(ran):.1f} s per piece on a worker" if ran else ""
+    per = ""
+    if ran:
+        sep = [((r.get("report") or {}).get("timings") or {}).get("total", {}).get("wall_s") or 0.0 for r in ran]
+        ev = [(((r.get("report") or {}).get("batch") or {}).get("evaluation") or {}).get("seconds") or 0.0 for r in ran]
+        per = f"; per piece on a worker: separate {sum(sep) / len(ran):.1f} s"
+        if any(ev):
+            per += f", BSS Eval {sum(ev) / len(ran):.1f} s"
     print(f"batch: {len(results)} pieces: {len(done)} done ({skipped} already done), {len(failed)} failed; "
           f"{format_duration(wall)} wall{per}")
     for line in format_table(rows):
