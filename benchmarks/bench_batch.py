@@ -9,11 +9,12 @@ points to --seconds, with its score moved along), then:
    LocalCluster), and reads every piece's report.json.
 
 Printed: the command's wall time; the span from the first piece's start to the last piece's end on
-the workers; pieces per minute over that span; CPU seconds per piece (the piece's own process CPU
-time, from its report); the speed-up over 1 worker (span), and from CPU time (what 2 free cores
-would give); how much of the workers' cores the pieces got (CPU of all pieces / (span × workers):
-below 1 when something else, such as other users of a shared machine, takes the cores); peak
-resident memory per worker process; and whether every stem equals the loop's sample for sample.
+the workers; pieces per minute over that span; CPU seconds per piece (of the thread that runs
+separate, and what the rest of the worker process adds); the speed-up over 1 worker (span), and
+from CPU time (what 2 free cores would give); how much of the workers' cores the pieces got (CPU
+of the worker processes / (span × workers): below 1 when something else, such as other users of a
+shared machine, takes the cores); peak resident memory per worker process; and whether every stem
+equals the loop's sample for sample.
 
     python benchmarks/bench_batch.py [--pieces 20] [--seconds 30] [--iters 100]
 """
@@ -82,13 +83,15 @@ def samples_digest(folder: Path) -> dict[str, str]:
 def sequential(pieces: list[Path], out: Path, options: list[str]) -> dict:
     from demixer.cli.main import main
 
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, th0 = time.perf_counter(), time.process_time(), time.thread_time()
     for p in pieces:
         code = main(["separate", str(p / "mixture.wav"), "--score", str(p / "score.csv"), "--out",
                      str(out / p.name), *options, "--quiet"])
         assert code == 0, p
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"wall": wall, "span": wall, "cpu_per_piece": cpu / len(pieces), "workers": 1, "peak": None}
+    wall, cpu, thread = time.perf_counter() - t0, time.process_time() - c0, time.thread_time() - th0
+    n = len(pieces)
+    return {"wall": wall, "span": wall, "cpu_per_piece": thread / n, "process_cpu_per_piece": cpu / n,
+            "workers": 1, "peak": None}
 
 
 def batch(corpus: Path, out: Path, workers: int, options: list[str]) -> dict:
@@ -103,11 +106,13 @@ def batch(corpus: Path, out: Path, workers: int, options: list[str]) -> dict:
     reports = [json.loads(p.read_text()) for p in sorted(out.glob("*/report.json"))]
     start = min(r["batch"]["started_at"] for r in reports)
     end = max(r["batch"]["separated_at"] for r in reports)
-    cpu = [r["timings"]["total"]["cpu_s"] for r in reports]
+    cpu = [r["batch"]["thread_cpu_s"] for r in reports]
+    process_cpu = [r["timings"]["total"]["cpu_s"] for r in reports]
     peak: dict[int, int] = {}
     for r in reports:
         peak[r["batch"]["pid"]] = max(peak.get(r["batch"]["pid"], 0), r["batch"]["peak_rss"])
-    return {"wall": wall, "span": end - start, "cpu_per_piece": float(np.mean(cpu)), "cpu_total": float(np.sum(cpu)),
+    return {"wall": wall, "span": end - start, "cpu_per_piece": float(np.mean(cpu)),
+            "cpu_total": float(np.sum(process_cpu)), "process_cpu_per_piece": float(np.mean(process_cpu)),
             "workers": workers, "peak": max(peak.values()), "processes": len(peak)}
 
 
@@ -136,15 +141,16 @@ def main() -> None:
             rows[f"demixer batch --workers {workers}"] = r
         one = rows["demixer batch --workers 1"]["span"]
         print()
-        print(f"{'run':<44}{'wall s':>8}{'span s':>8}{'pieces/min':>12}{'CPU s/piece':>13}{'speed-up':>10}"
-              f"{'core use':>10}{'peak RSS/worker':>17}{'equal':>7}")
+        print(f"{'run':<44}{'wall s':>8}{'span s':>8}{'pieces/min':>12}{'CPU s/piece':>13}{'+ worker':>10}"
+              f"{'speed-up':>10}{'core use':>10}{'peak RSS/worker':>17}{'equal':>7}")
         for name, r in rows.items():
             ppm = 60 * len(pieces) / r["span"]
             use = r.get("cpu_total", r["cpu_per_piece"] * len(pieces)) / (r["span"] * r["workers"])
             peak = f"{r['peak'] / 2**20:.0f} MiB" if r["peak"] else "-"
             speed = f"{one / r['span']:.2f}×" if "batch" in name else "-"
             equal = {True: "yes", False: "NO"}.get(r.get("equal"), "ref")
-            print(f"{name:<44}{r['wall']:8.1f}{r['span']:8.1f}{ppm:12.1f}{r['cpu_per_piece']:13.2f}{speed:>10}"
+            extra = r["process_cpu_per_piece"] - r["cpu_per_piece"]
+            print(f"{name:<44}{r['wall']:8.1f}{r['span']:8.1f}{ppm:12.1f}{r['cpu_per_piece']:13.2f}{extra:10.2f}{speed:>10}"
                   f"{use:10.2f}{peak:>17}{equal:>7}")
         two = rows["demixer batch --workers 2"]
         cpu_bound = 2 * rows["demixer batch --workers 1"]["cpu_per_piece"] / two["cpu_per_piece"]
