@@ -77,6 +77,16 @@ def run(argv, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _environment_kept():
+    """A LocalCluster's nannies set their workers' variables (OMP_NUM_THREADS …) in this process's
+    environment too: put it back for the tests that come after."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")

@@ -593,9 +593,13 @@ def _cluster(args, n_workers: int | None):
             raise CLIError(f"--memory-limit: expected bytes like 4G or 4000M, got {args.memory_limit!r}")
     import dask
 
-    # dask's statistical profiler samples every worker thread's stack 100 times a second: CPU taken
-    # from the pieces, for a profile nobody looks at here
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    # Two of dask's worker defaults cost the pieces CPU (measured, benchmarks/bench_batch.py):
+    # - the statistical profiler samples every thread's stack 100 times a second (~10 % of a piece);
+    # - MALLOC_TRIM_THRESHOLD_=65536 in the workers' environment turns off glibc's adaptive mmap
+    #   threshold, so every large array is a fresh mmap and page-faults anew: 7× the page faults and
+    #   +36 % CPU on a loop of separate. Pieces run one at a time, so memory is reused, not hoarded.
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit, dashboard_address=":0",
             silence_logs=logging.ERROR,
