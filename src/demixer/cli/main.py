@@ -6,6 +6,7 @@
     demixer separate MIX [--voices N | --hands | --hpss] ...             no score: a drafted one, or HPSS
     demixer transcribe MIX [--voices N | --hands] --out draft.mid|.csv   draft a score (cli/noscore.py)
     demixer evaluate --reference DIR --estimate DIR [--json]             BSS Eval SDR/SIR/SAR
+    demixer batch INPUT --out DIR [--workers N] [--scheduler ADDR] ...   a corpus, on dask (cli/batch.py)
 
 Bad input gives one line on stderr and exit status 2; Qt is imported only when the window opens.
 """
@@ -109,6 +110,7 @@ def _separate_parser() -> argparse.ArgumentParser:
     from demixer.cli.noscore import add_draft_options
 
     add_draft_options(p, hpss=True)
+    p.add_argument("--report", metavar="FILE", help="also write a JSON report of the run (cli/report.py)")
     return p
 
 
@@ -195,11 +197,13 @@ def cmd_separate(argv: list[str]) -> int:
     # spin-waits; measured on the 60 s benchmark piece, 2 threads took 2.9× the CPU time and 2.5× the
     # wall time of 1 (benchmarks/bench_separate.py). threadpoolctl only limits libraries already loaded.
     with threadpool_limits(limits=1, user_api="blas"):
+        from demixer.cli.report import run_with_report
+
         if args.hpss:
             from demixer.cli.noscore import separate_hpss
 
-            return separate_hpss(args)
-        return _separate(args)
+            return run_with_report(args, separate_hpss)
+        return run_with_report(args, _separate)
 
 
 def _separate(args) -> int:
@@ -368,6 +372,10 @@ def cmd_gui(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] == "batch":  # imports dask, when installed: only for this command
+            from demixer.cli.batch import cmd_batch
+
+            return cmd_batch(argv[1:])
         if argv and argv[0] in SUBCOMMANDS:
             cmd, rest = argv[0], argv[1:]
             if cmd == "align":
