@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-
 import scipy.fft
 
 from demixer.core.stft import _window, istft, n_frames_for, stft_frames

@@ -182,7 +182,7 @@ def read_audio(path: str | os.PathLike[str], *, start: int = 0, frames: int | No
     try:
         with quiet_decoder(p):
             with sf.SoundFile(p) as f:
-                sr, channels = int(f.samplerate), int(f.channels)
+                sr = int(f.samplerate)
                 if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
                     raise InputError(
                         path, f"sample rate {sr} Hz is outside {MIN_SAMPLE_RATE} Hz .. {MAX_SAMPLE_RATE} Hz"

@@ -381,7 +381,8 @@ class StemSetWriter:
                 )
         except Exception as exc:
             self.abort()
-            raise InputError(out, f"cannot write the stems here ({_errno_reason(exc, self._existing_parent())})") from None
+            reason = _errno_reason(exc, self._existing_parent())
+            raise InputError(out, f"cannot write the stems here ({reason})") from None
 
     def write(self, index: int, block: np.ndarray) -> None:
         """Append ``block`` (channels, n) to stem ``index``."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from demixer.io.errors import InputError
@@ -66,9 +65,7 @@ def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
     """Read a file's header only. Raises :class:`InputError` like ``read_audio`` would."""
     import soundfile as sf
 
-    from demixer.io.audio import quiet_decoder
-
-    from demixer.io.audio import check_audio_file, decode_failure
+    from demixer.io.audio import check_audio_file, decode_failure, quiet_decoder
 
     shown = os.fspath(path)
     p = check_audio_file(shown)

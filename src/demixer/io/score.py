@@ -264,7 +264,7 @@ def _read_midi(data: bytes, shown: str | os.PathLike[str]) -> list[Note]:
             elif msg.type in ("note_on", "note_off"):
                 events.append((tick, 1, ti, k, msg))
                 if len(events) > 2 * MAX_SCORE_NOTES + 1000:
-                    raise InputError(shown, f"more than {MAX_SCORE_NOTES:,} notes; at most {MAX_SCORE_NOTES:,} are accepted")
+                    raise InputError(shown, f"more than {MAX_SCORE_NOTES:,} notes; at most that many are accepted")
         end_tick = max(end_tick, tick)
     events.sort(key=lambda e: e[:4])
 
@@ -351,8 +351,8 @@ def _read_csv(data: bytes, shown: str | os.PathLike[str]) -> list[Note]:
     delimiter, columns = found
     fmp = "start" in columns and "onset_s" not in columns
 
-    if len(lines) - header_index - 1 > MAX_SCORE_NOTES + 1000 and sum(1 for x in lines if x.strip()) > MAX_SCORE_NOTES + 1:
-        raise InputError(shown, f"more than {MAX_SCORE_NOTES:,} notes; at most {MAX_SCORE_NOTES:,} are accepted")
+    if len(lines) - header_index - 1 > MAX_SCORE_NOTES and sum(1 for x in lines if x.strip()) > MAX_SCORE_NOTES + 1:
+        raise InputError(shown, f"more than {MAX_SCORE_NOTES:,} notes; at most that many are accepted")
     rows: list[_CsvRow] = []
     n_fields = len(columns)
     for i in range(header_index + 1, len(lines)):
