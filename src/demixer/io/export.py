@@ -49,6 +49,7 @@ __all__ = [
     "STEM_INDEX",
     "StemSetWriter",
     "clean_temporary",
+    "remove_stale_temporary",
     "stem_file_names",
     "safe_filename",
     "stem_paths",
@@ -136,8 +137,8 @@ def write_stems(
 #: result folder (or ``.demixer-new-<pid>-<hex>`` inside it), ``.<folder>.demixer-old-<pid>-<hex>``
 #: for the replaced set; and the temporary files of the atomic writers (``.<name>.<hex>.tmp``).
 _TMP_DIR = re.compile(r"^\.(?:(?P<of>.+)\.)?demixer-(?P<kind>new|old)-(?P<pid>\d+)-[0-9a-f]{12}$")
-_TMP_FILE = re.compile(r"^\..+\.(?:(?P<pid>\d+)\.)?[0-9a-f]{12}\.tmp$")
-_TMP_FILE_AGE = 600.0  # seconds: a temporary file of another writer (no pid in its name) older than this is stale
+_TMP_FILE = re.compile(r"^\..+?\.(?:(?P<pid>\d+)\.)?[0-9a-f]{12}\.tmp$")
+_TMP_FILE_AGE = 600.0  # seconds: a temporary file without a pid in its name older than this is stale
 
 
 def _alive(pid: int) -> bool:
@@ -218,6 +219,31 @@ def clean_temporary(folder: str | os.PathLike[str]) -> list[str]:
     return done
 
 
+def remove_stale_temporary(folder: str | os.PathLike[str], prefix: str) -> list[str]:
+    """Remove the temporary files ``<prefix>[<pid>.]<hex>.tmp`` in ``folder`` that an interrupted atomic
+    write left: those of processes that are gone, or (no pid in the name) older than 10 minutes."""
+    import time
+
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TMP_FILE.match(p.name)
+        if not m or not p.name.startswith(prefix):
+            continue
+        pid = m.group("pid")
+        try:
+            stale = (not _alive(int(pid))) if pid else time.time() - p.stat().st_mtime > _TMP_FILE_AGE
+        except OSError:
+            stale = False
+        if stale:
+            _remove(p)
+            removed.append(p.name)
+    return removed
+
+
 def read_stem_index(folder: str | os.PathLike[str]) -> dict | None:
     """The ``stems.json`` of ``folder`` when it is there and readable, else None."""
     p = Path(folder) / STEM_INDEX
@@ -239,12 +265,12 @@ def _errno_reason(exc: BaseException, where: Path) -> str:
     """A short reason for a failed write; libsndfile only says "System error", so a full disk is
     recognised by the free space left."""
     code = getattr(exc, "errno", None)
-    if code == errno.ENOSPC or _free_bytes(where) < 1024**2:
-        return "no space left on device"
     if code == errno.EROFS:
         return "read-only file system"
     if code in (errno.EACCES, errno.EPERM):
         return "permission denied"
+    if code == errno.ENOSPC or _free_bytes(where) < 1024**2:
+        return "no space left on device"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     text = " ".join(str(exc).split())
@@ -398,9 +424,9 @@ class StemSetWriter:
         try:
             self._handles[index].write(frames)
         except Exception as exc:
-            where = self._tmp or self.folder
+            reason = _errno_reason(exc, self._tmp or self.folder)  # before the temporary folder goes
             self.abort()
-            raise InputError(self.folder, f"cannot write the stems ({_errno_reason(exc, where)})") from None
+            raise InputError(self.folder, f"cannot write the stems ({reason})") from None
 
     def _index(self) -> dict:
         from demixer import __version__
@@ -432,8 +458,9 @@ class StemSetWriter:
             self.abort()
             raise
         except Exception as exc:
+            reason = _errno_reason(exc, self._tmp or out.absolute().parent)
             self.abort()
-            raise InputError(out, f"cannot write the stems ({_errno_reason(exc, out.absolute().parent)})") from None
+            raise InputError(out, f"cannot write the stems ({reason})") from None
         self._committed = True
         return [out / f for f in self.files]
 

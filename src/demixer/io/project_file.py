@@ -271,7 +271,11 @@ def write_payload(payload: ProjectPayload, path: str | os.PathLike[str]) -> None
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise InputError(target, f"folder {folder} does not exist")
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:12]}.tmp")
+    from demixer.io.export import remove_stale_temporary
+
+    # what saves killed mid-write left (".<name>.<pid>.<hex>.tmp"; the project itself is always intact)
+    remove_stale_temporary(folder, f".{os.path.basename(target)}.")
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as fh:
             with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
