@@ -698,9 +698,7 @@ def _check_meta(meta: dict) -> dict:
     typed = schema.PROJECT.check(meta, "")
     audio = typed["audio"]
     _want(bool(audio["path"]) or bool(audio["absolute"]), "audio.path", "a file path", audio["path"])
-    from demixer.core.stft import STFTParams
-
-    stft = schema.build(STFTParams, typed["stft"], "stft")
+    stft = typed["stft"]
     run = typed["run"]
     analysis = typed["analysis"]
     analysis_compress = run.compress if analysis is None else analysis["compress"]

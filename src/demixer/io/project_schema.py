@@ -103,9 +103,9 @@ def _int(v: Any, where: str, f: Field) -> int | None:
     ok = isinstance(v, int) and not isinstance(v, bool)
     ok = ok and (f.lo is None or v >= f.lo) and (f.hi is None or v <= f.hi)
     if f.lo is not None and f.hi is not None:
-        rng = f" {f.lo:g}..{f.hi:g}" if f.hi < 1e15 else f" >= {f.lo:g}"
+        rng = f" {int(f.lo)}..{int(f.hi)}"
     else:
-        rng = f" >= {f.lo:g}" if f.lo is not None else ""
+        rng = f" >= {int(f.lo)}" if f.lo is not None else ""
     want(ok, where, f"a whole number{rng}" + (" or null" if f.null else ""), v)
     return v
 
@@ -218,13 +218,23 @@ class Table:
     holds (None: a plain dict)."""
 
     fields: tuple[Field, ...]
-    cls: type | None = None
+    cls: type | str | None = None  # a "module:Name" string is imported when first needed
+
+    @property
+    def dataclass(self) -> type | None:
+        if isinstance(self.cls, str):
+            import importlib
+
+            module, name = self.cls.split(":")
+            return getattr(importlib.import_module(module), name)
+        return self.cls
 
     def default(self, f: Field) -> Any:
         if f.default is not _REQUIRED:
             return f.default
-        if self.cls is not None:
-            for df in dataclasses.fields(self.cls):
+        cls = self.dataclass
+        if cls is not None:
+            for df in dataclasses.fields(cls):
                 if df.name == f.name:
                     if df.default is not dataclasses.MISSING:
                         return df.default
@@ -269,7 +279,7 @@ class Table:
         values = self.check(d, where)
         if self.cls is None or self.cls is RunRecord:  # run records get their losses from the arrays
             return values
-        return build(self.cls, values, where)
+        return build(self.dataclass, values, where)
 
     def dump(self, obj: Any) -> dict:
         """The JSON dict of ``obj`` (a dataclass, an object with these attributes, or a dict)."""
@@ -320,7 +330,7 @@ STFT = Table(
         Field("window", "window"),
         Field("sr", "int", lo=1000, hi=MAX_ANALYSIS_SR, required=True),
     ),
-    cls=None,  # STFTParams (core.stft imports scipy): built by the loader
+    cls="demixer.core.stft:STFTParams",  # imported when a project is read (core.stft imports scipy)
 )
 SCORE = Table(
     (
