@@ -1123,3 +1123,15 @@ def test_issue14_9_the_loader_does_not_amplify_memory_before_refusing(good, tmp_
         finally:
             tracemalloc.stop()
         assert peak < 8 * 1024**2, (path.name, peak)
+
+
+def test_issue14_10_the_current_folder_as_output_is_written_in_place_not_swapped(good, tmp_path, capsys, monkeypatch):
+    """`--out .`: the folder a shell stands in is never swapped away; the stems are moved in and
+    stems.json written last, and a second run replaces them."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(good["audio"], tmp_path / "mix.wav")
+    for _ in range(2):
+        code, lines, _ = _separate(["mix.wav", "--score", good["score"], "--out", ".", "--iters", "2"], capsys)
+        assert code == 0, lines
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["lh.wav", "mix.wav", "rh.wav", "stems.json"]
+        assert Path.cwd() == tmp_path and tmp_path.is_dir()

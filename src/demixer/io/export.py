@@ -335,6 +335,7 @@ class StemSetWriter:
         info: Mapping[str, Any] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self._abs = Path(os.path.abspath(folder))  # "." or "out/" have no usable name/parent as given
         self.names = list(names)
         self.files = stem_file_names(self.names, fmt)
         self.fmt = fmt.lower()
@@ -351,7 +352,7 @@ class StemSetWriter:
     def check(self, frames: int) -> None:
         """Refuse (InputError naming the folder) when the stems cannot be written: not a folder, cannot
         be created or written, or less free space than ``frames`` samples per stem need."""
-        clean_temporary(self.folder)
+        clean_temporary(self._abs)
         out = self.folder
         if out.exists() and not out.is_dir():
             raise InputError(out, "is a file, not a folder")
@@ -388,17 +389,19 @@ class StemSetWriter:
 
         from demixer.io.audio import WRITE_FORMATS
 
-        out = self.folder
+        out = self._abs
         tag = f"demixer-new-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             if out.is_dir():
                 entries = list(out.iterdir())
-                parent_ok = _writable(out.absolute().parent) is None
-                if any(p.is_dir() and not is_temporary(p.name) for p in entries) or not parent_ok:
+                parent_ok = _writable(out.parent) is None
+                cwd = Path.cwd().absolute()
+                holds_cwd = out == cwd or out in cwd.parents  # never swap the folder a shell stands in
+                if any(p.is_dir() and not is_temporary(p.name) for p in entries) or not parent_ok or holds_cwd:
                     self._mode = "inplace"
             else:
-                out.absolute().parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = out / f".{tag}" if self._mode == "inplace" else out.absolute().parent / f".{out.name}.{tag}"
+                out.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = out / f".{tag}" if self._mode == "inplace" else out.parent / f".{out.name}.{tag}"
             self._tmp.mkdir()
             sf_format, subtype, _ = WRITE_FORMATS[self.fmt.upper()]
             for f in self.files:
@@ -485,7 +488,7 @@ class StemSetWriter:
         return keep
 
     def _commit_swap(self, tmp: Path, index: str, old_files: set[str], new_files: set[str]) -> None:
-        out = self.folder
+        out = self._abs
         (tmp / STEM_INDEX).write_text(index, encoding="utf-8")
         if not out.is_dir():
             os.rename(tmp, out)
