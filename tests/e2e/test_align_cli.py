@@ -79,7 +79,7 @@ def test_separate_aligns_by_default_and_saves_the_aligned_score(perf, tmp_path, 
     )
     assert code == 0, err
     assert "tempo ratio" in stdout
-    assert {p.stem for p in (tmp_path / "o").iterdir()} == {"rh", "lh"}
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"rh.wav", "lh.wav", "stems.json"}
     err_s = onset_errors(read_score(saved), read_score(perf / "score_aligned.csv"))
     assert np.median(err_s) < 0.03
 

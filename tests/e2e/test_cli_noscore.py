@@ -108,7 +108,7 @@ def test_separate_hpss_writes_two_stems_that_add_up(piano_wav, tmp_path, capsys)
     out = tmp_path / "hpss"
     code, stdout, err = run(["separate", piano_wav[0], "--hpss", "--out", out], capsys)
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["harmonic.wav", "percussive.wav"]
+    assert sorted(p.name for p in out.iterdir()) == ["harmonic.wav", "percussive.wav", "stems.json"]
     h, p = (read_audio(out / f"{n}.wav").samples for n in ("harmonic", "percussive"))
     np.testing.assert_allclose(h + p, read_audio(piano_wav[0]).samples, atol=1e-4)
     assert np.sum(h**2) > np.sum(p**2)  # tones are mostly harmonic

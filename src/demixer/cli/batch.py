@@ -40,10 +40,10 @@ from demixer.cli.main import (
     _fail,
     _Parser,
     _positive_int,
-    _safe_name,
     _separate_parser,
     _settings_from,
 )
+from demixer.io.export import safe_filename as _safe_name  # noqa: E402 - piece folder names as stem names
 
 PARTIAL = ".partial"
 REPORT = "report.json"

@@ -106,6 +106,8 @@ def _separate_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=_positive_float, default=None,
                    help=f"mask exponent: 1 = magnitude ratio, 2 = Wiener-like (default {s.alpha:g})")
     p.add_argument("--format", choices=("wav", "flac"), default="wav", help="output format (default wav)")
+    p.add_argument("--analyse-first", type=_positive_float, default=None, metavar="SECONDS",
+                   help="separate only the first SECONDS of the recording (for one too long for this machine)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     from demixer.cli.noscore import add_draft_options
 
@@ -213,25 +215,36 @@ def _separate(args) -> int:
     from demixer.cli.noscore import draft_or_regroup
     from demixer.engine.align import ScoreMismatch
     from demixer.engine.fit import Fit, FitState
-    from demixer.engine.separation import analyse, initialise, stems
-    from demixer.io.audio import read_audio, write_audio
+    from demixer.engine.separation import analyse, initialise, source_names, stem_blocks
+    from demixer.io.audio import read_audio
     from demixer.io.errors import InputError
-    from demixer.io.limits import audio_warnings, check_analysable
-    from demixer.io.score import clip_notes, read_score
+    from demixer.io.export import StemSetWriter
+    from demixer.io.limits import audio_warnings, check_analysable, check_fits_machine
+    from demixer.io.score import check_score_limits, clip_notes, read_score
 
     try:
         settings = _settings_from(args)
-        for line in audio_warnings(args.mix, settings.stft):  # very long recording: estimated memory
-            _warn(line)
-        audio = read_audio(args.mix)
+        frames = None
+        if args.analyse_first is None:  # beyond this machine's memory: refused before any work
+            check_fits_machine(args.mix, settings.stft)
+            for line in audio_warnings(args.mix, settings.stft):  # very long recording: estimated memory
+                _warn(line)
+        else:
+            from demixer.io.limits import probe_audio
+
+            frames = max(1, int(round(args.analyse_first * probe_audio(args.mix).sr)))
+            check_fits_machine(args.mix, settings.stft, frames=frames)
+        audio = read_audio(args.mix, frames=frames)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
         notes = read_score(args.score) if args.score else None
         if notes is not None:
+            check_score_limits(notes, audio.duration, args.score)  # before the alignment's work
             notes = align_for_separate(args, audio, notes, settings, _warn)
         notes = draft_or_regroup(args, audio, notes)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
             raise InputError(args.score or args.mix, f"no notes fall within the audio's {audio.duration:.2f} s")
+        check_score_limits(notes, audio.duration, args.score or args.mix)
         if n_dropped or n_clipped:
             _warn(
                 f"{args.score}: score runs past the end of the audio ({audio.duration:.2f} s): "
@@ -246,44 +259,57 @@ def _separate(args) -> int:
         init = initialise(notes, analysis, settings.score)
         # The one fit entry point, as the window's Run: the staged fit from the score's initial state.
         runner = Fit(analysis, init.notes, settings, FitState.from_init(init, masks_edited=False), "staged")
+        names, _ = source_names(init.components, init.sources)
+        info = {"mix": os.path.abspath(args.mix), "score": os.path.abspath(args.score) if args.score else None,
+                "sr": audio.sr, "channels": audio.channels, "frames": audio.n_samples}
+        writer = StemSetWriter(args.out, names, audio.sr, audio.channels, args.format, info)
+        writer.check(audio.n_samples)  # writable, enough space: refused before the fit, not after
     except (InputError, CLIError) as exc:
         return _fail(str(exc))
     except ScoreMismatch as exc:
         return _fail(f"{args.score}: {exc} (--align off uses the score's times as they are)")
     except ValueError as exc:
         return _fail(f"{args.mix}: {exc}")
+    except MemoryError:
+        return _fail(f"{args.mix}: not enough memory (use --analyse-first SECONDS to separate a part)")
     progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
     try:
         final = runner.run(progress)
+        if args.save_aligned_score:
+            save_aligned(args.save_aligned_score, final.extra.get("notes") or init.notes)
+        analysis.signal = None  # the scout's signal: not needed for the stems
+        _, blocks = stem_blocks(
+            audio.samples, audio.sr, audio.n_samples, analysis, final.W, final.H, init.components, init.sources,
+            settings.alpha,
+        )
+        written = _write_stems(writer, blocks)
     except KeyboardInterrupt:
         return _fail("interrupted")
+    except InputError as exc:
+        return _fail(str(exc))
+    except MemoryError:
+        return _fail(f"{args.mix}: not enough memory (use --analyse-first SECONDS to separate a part)")
     out_dir = Path(args.out)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return _fail(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})")
-    if args.save_aligned_score:
-        try:
-            save_aligned(args.save_aligned_score, final.extra.get("notes") or init.notes)
-        except InputError as exc:
-            return _fail(str(exc))
-    sources = stems(audio, analysis, final.W, final.H, init.components, init.sources, settings.alpha)
-    written = []
-    for name, signal in sources.items():
-        path = out_dir / f"{_safe_name(name)}.{args.format}"
-        try:
-            write_audio(path, signal, audio.sr)
-        except InputError as exc:
-            return _fail(str(exc))
-        written.append(path)
+    if writer.foreign:
+        _warn(
+            f"{out_dir}: {len(writer.foreign)} audio files there are not from this run (not in stems.json): "
+            + ", ".join(writer.foreign[:5]) + (", …" if len(writer.foreign) > 5 else "")
+        )
     if not args.quiet:
-        print(f"wrote {len(written)} sources to {out_dir}: " + ", ".join(p.name for p in written))
+        print(f"wrote {len(written)} sources to {out_dir}: " + ", ".join(p.name for p in written)
+              + " (and stems.json: file → group)")
+        if writer.removed:
+            print(f"removed {len(writer.removed)} stems of the previous run: " + ", ".join(writer.removed))
     return 0
 
 
-def _safe_name(name: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
-    return keep or "source"
+def _write_stems(writer, blocks) -> list[Path]:
+    """Compute the stems block by block and write them as one set (cli/report.py times this stage)."""
+    with writer:
+        for _, block in blocks:
+            for g, b in enumerate(block):
+                writer.write(g, b)
+        return writer.commit()
 
 
 # ----------------------------------------------------------------------------------------- evaluate

@@ -10,6 +10,7 @@ Kept apart from :mod:`demixer.cli.main` so that the main module only registers t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -108,9 +109,9 @@ def draft_or_regroup(args, audio, notes):
 
 def separate_hpss(args) -> int:
     """``separate --hpss``: harmonic and percussive stems written to ``--out``."""
-    from demixer.cli.main import _fail, _safe_name
+    from demixer.cli.main import _fail
     from demixer.engine.hpss import hpss_stems
-    from demixer.io.audio import read_audio, write_audio
+    from demixer.io.audio import read_audio
     from demixer.io.errors import InputError
     from demixer.io.limits import check_analysable
 
@@ -127,19 +128,19 @@ def separate_hpss(args) -> int:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(f"{args.mix}: {exc}")
-    out_dir = Path(args.out)
+    from demixer.cli.main import _write_stems
+    from demixer.io.export import StemSetWriter
+
+    names = list(sources)
+    info = {"mix": os.path.abspath(args.mix), "score": None, "sr": audio.sr, "channels": audio.channels,
+            "frames": audio.n_samples, "method": "hpss"}
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return _fail(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})")
-    written = []
-    for name, signal in sources.items():
-        path = out_dir / f"{_safe_name(name)}.{args.format}"
-        try:
-            write_audio(path, signal, audio.sr)
-        except InputError as exc:
-            return _fail(str(exc))
-        written.append(path)
+        writer = StemSetWriter(args.out, names, audio.sr, audio.channels, args.format, info)
+        writer.check(audio.n_samples)
+        written = _write_stems(writer, [(0, [sources[n] for n in names])])
+    except InputError as exc:
+        return _fail(str(exc))
     if not args.quiet:
-        print(f"wrote {len(written)} sources to {out_dir}: " + ", ".join(p.name for p in written))
+        print(f"wrote {len(written)} sources to {args.out}: " + ", ".join(p.name for p in written)
+              + " (and stems.json: file → group)")
     return 0

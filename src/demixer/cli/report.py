@@ -40,8 +40,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("demixer.engine.separation", "analyse", "analyse"),
     ("demixer.engine.separation", "initialise", "initialise"),
     ("demixer.engine.fit", "Fit.run", "fit"),  # the one fit entry point `separate` runs
-    ("demixer.engine.separation", "stems", "stems"),
-    ("demixer.io.audio", "write_audio", "write"),
+    ("demixer.cli.main", "_write_stems", "stems"),  # masks, inverse STFT and writing, block by block
 )
 
 
@@ -196,13 +195,14 @@ def _summary(rec: _Recorder, args) -> dict[str, Any]:
             else:
                 extra[k] = jsonable(v)
         out["fit"] = extra
-    stems = rec.calls.get("stems", [])
-    writes = [c[0][0] if c[0] else c[1].get("path") for c in rec.calls.get("write", [])]
-    files = [Path(p).name for p in writes if p is not None]
-    if stems:
-        names = list(stems[-1][2])
-        out["groups"] = dict(zip(names, files, strict=True)) if len(names) == len(files) else {n: None for n in names}
-    out["files"] = files
+    from demixer.io.export import read_stem_index
+
+    index = read_stem_index(args.out) if rec.calls.get("stems") and getattr(args, "out", None) else None
+    if index:
+        out["groups"] = {s["group"]: s["file"] for s in index.get("stems", [])}
+        out["files"] = [s["file"] for s in index.get("stems", [])]
+    else:
+        out["files"] = []
     return out
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from demixer.core.audio import Audio, analysis_signal
-from demixer.core.stft import STFTParams, bin_freqs, frame_times, log_compress, magnitude, stft
+from demixer.core.stft import STFTParams, bin_freqs, frame_times, log_compress, spectrogram
 
 __all__ = ["Analysis", "analyse"]
 
@@ -48,7 +48,7 @@ def analyse(audio: Audio, params: STFTParams | None = None, compress: float | No
     x = analysis_signal(audio, params.sr)
     if x.size < 2:
         raise ValueError("audio is too short to analyse (fewer than 2 samples at the analysis rate)")
-    V = magnitude(stft(x, params.n_fft, params.hop, params.window))
+    V = spectrogram(x, params.n_fft, params.hop, params.window)  # in blocks: no whole complex STFT
     if compress:
         V = log_compress(V, compress)
     return Analysis(params=params, V=V, duration=audio.duration, signal=x, compress=compress or None)

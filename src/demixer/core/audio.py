@@ -49,6 +49,9 @@ class Audio:
         return self.n_samples / self.sr
 
 
+_MONO_BLOCK = 1 << 20  # sample frames downmixed at a time
+
+
 def to_mono(samples: np.ndarray) -> np.ndarray:
     """Downmix (channels, n) → 1-D float32 by the mean over channels; a 1-D input is returned as float32."""
     x = np.asarray(samples)
@@ -56,7 +59,10 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
         return x.astype(np.float32, copy=True)
     if x.ndim != 2:
         raise ValueError(f"samples must be 1-D or (channels, samples), got shape {x.shape}")
-    return x.mean(axis=0, dtype=np.float64).astype(np.float32)
+    out = np.empty(x.shape[1], dtype=np.float32)
+    for i in range(0, x.shape[1], _MONO_BLOCK):  # in blocks: no float64 copy of a long recording
+        out[i : i + _MONO_BLOCK] = x[:, i : i + _MONO_BLOCK].mean(axis=0, dtype=np.float64)
+    return out
 
 
 def resample(x: np.ndarray, sr_from: int, sr_to: int) -> np.ndarray:

@@ -5,15 +5,19 @@ For source g with components C_g: V̂_g = W[:, C_g] H[C_g, :], and
 with the residual source (components in no source) among the j, so Σ_g M_g = 1 exactly; where every
 model is zero the bin is split equally. Ŝ_g = M_g ⊙ X on every channel of the complex STFT, inverse
 STFT to the input's length: the sources add up to the mixture up to float error.
+
+:func:`separate_blocks` does the same a block of frames at a time (the STFT of every channel, the masks
+and the overlap-add of a block only), with the same result: memory then no longer grows with the length.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
+import scipy.fft
 
-from demixer.core.stft import istft
+from demixer.core.stft import _window, istft, n_frames_for, stft_frames
 
 __all__ = [
     "group_indices",
@@ -22,6 +26,7 @@ __all__ = [
     "resample_masks",
     "apply_masks",
     "separate",
+    "separate_blocks",
 ]
 
 
@@ -129,3 +134,61 @@ def separate(X, masks, length: int, n_fft: int, hop: int, window: str = "hann") 
         raise ValueError(f"masks {masks.shape} do not match the STFT {X.shape}")
     for g in range(masks.shape[0]):
         yield istft(apply_masks(X, masks[g]), length, n_fft=n_fft, hop=hop, window=window)
+
+
+def separate_blocks(
+    x,
+    masks_for: Callable[[int, int], np.ndarray],
+    length: int,
+    n_fft: int,
+    hop: int,
+    window: str = "hann",
+    block: int = 256,
+) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """:func:`separate` in blocks of ``block`` frames: yields ``(first sample, [source 0 block, …])`` in
+    time order, each block (channels × n) or (n,), covering samples ``0 .. length`` once.
+
+    ``x`` is the signal (1-D or channels × samples) or a callable ``(s0, s1) → x[..., s0:s1]``
+    (zero-padded outside; see :func:`~demixer.core.stft.stft_frames`); ``masks_for(f0, f1)`` gives the
+    (G, K, f1 − f0) masks of frames f0 .. f1−1. Only one block's STFT, masks and overlap-add are held.
+    The result equals ``separate(stft(x), masks, …)``: each output sample takes exactly the frames
+    that cover it.
+    """
+    length = int(length)
+    n_frames = n_frames_for(length, hop)
+    half = n_fft // 2
+    margin = -(-half // hop)
+    win = None
+    for a in range(0, n_frames, block):
+        b = min(n_frames, a + block)
+        t0, t1 = a * hop, min(b * hop, length)
+        if t1 <= t0:
+            break
+        f0, f1 = max(0, a - margin), min(n_frames, b + margin)
+        X = stft_frames(x, f0, f1, n_fft, hop, window)
+        dtype = np.float32 if X.dtype == np.complex64 else np.float64
+        if win is None:
+            win = _window(window, n_fft, dtype)
+            win2 = win.astype(np.float64) ** 2
+        masks = np.asarray(masks_for(f0, f1))
+        if masks.ndim != 3 or masks.shape[1:] != X.shape[-2:]:
+            raise ValueError(f"masks {masks.shape} do not match the STFT block {X.shape}")
+        s0 = f0 * hop - half
+        span = (f1 - f0 - 1) * hop + n_fft
+        wsum = np.zeros(span, dtype=np.float64)
+        for j in range(f1 - f0):
+            wsum[j * hop : j * hop + n_fft] += win2
+        lo, hi = t0 - s0, t1 - s0
+        w = wsum[lo:hi]
+        tiny = np.finfo(np.float64).tiny * 1e10
+        scale = np.where(w > tiny, 1.0 / np.maximum(w, tiny), 0.0).astype(dtype)
+        outs = []
+        for g in range(masks.shape[0]):
+            Y = X * masks[g].astype(dtype, copy=False)
+            frames = scipy.fft.irfft(np.swapaxes(Y, -1, -2), n=n_fft, axis=-1).astype(dtype, copy=False)
+            frames *= win
+            acc = np.zeros(X.shape[:-2] + (span,), dtype=dtype)
+            for j in range(f1 - f0):
+                acc[..., j * hop : j * hop + n_fft] += frames[..., j, :]
+            outs.append(np.ascontiguousarray(acc[..., lo:hi] * scale))
+        yield t0, outs

@@ -21,6 +21,8 @@ import scipy.fft
 __all__ = [
     "STFTParams",
     "stft",
+    "stft_frames",
+    "spectrogram",
     "istft",
     "magnitude",
     "log_compress",
@@ -135,6 +137,45 @@ def stft(x, n_fft: int = 2048, hop: int = 512, window: str = "hann") -> np.ndarr
     frames = frames * _window(window, n_fft, dtype)  # (…, N, n_fft), a fresh array
     spec = scipy.fft.rfft(frames, axis=-1, overwrite_x=True)
     return np.ascontiguousarray(np.swapaxes(spec, -1, -2))
+
+
+def stft_frames(x, f0: int, f1: int, n_fft: int, hop: int, window: str = "hann") -> np.ndarray:
+    """Frames ``f0 .. f1-1`` of :func:`stft` (same values), for working through a long signal in blocks.
+
+    ``x`` is 1-D or (channels, samples), or a callable ``(s0, s1) → x[..., s0:s1]`` that zero-pads outside
+    the signal (e.g. reading a file). Returns (K × B) or (C × K × B) with B = f1 − f0.
+    """
+    half = n_fft // 2
+    s0, s1 = f0 * hop - half, (f1 - 1) * hop + half
+    if callable(x):
+        seg = np.asarray(x(s0, s1))
+    else:
+        x = np.asarray(x)
+        n = x.shape[-1]
+        seg = np.zeros(x.shape[:-1] + (s1 - s0,), dtype=_real_dtype(x))
+        lo, hi = max(0, s0), min(n, s1)
+        if hi > lo:
+            seg[..., lo - s0 : hi - s0] = x[..., lo:hi]
+    dtype = _real_dtype(seg)
+    frames = np.lib.stride_tricks.sliding_window_view(seg.astype(dtype, copy=False), n_fft, axis=-1)[..., ::hop, :]
+    frames = frames[..., : f1 - f0, :] * _window(window, n_fft, dtype)
+    spec = scipy.fft.rfft(frames, axis=-1, overwrite_x=True)
+    return np.ascontiguousarray(np.swapaxes(spec, -1, -2))
+
+
+def spectrogram(x, n_fft: int = 2048, hop: int = 512, window: str = "hann", block: int = 1024) -> np.ndarray:
+    """``magnitude(stft(x))`` of a 1-D signal as float32, computed ``block`` frames at a time, so that the
+    complex STFT of a long recording is never held whole (a 60-minute piece: 0.6 GB instead of 2.5)."""
+    x = _check_signal(x)
+    if x.ndim != 1:
+        raise ValueError(f"spectrogram takes a 1-D signal, got shape {x.shape}")
+    STFTParams(n_fft=n_fft, hop=hop, window=window)
+    n_frames = n_frames_for(x.shape[-1], hop)
+    out = np.empty((n_fft // 2 + 1, n_frames), dtype=np.float32)
+    for f0 in range(0, n_frames, block):
+        f1 = min(n_frames, f0 + block)
+        np.abs(stft_frames(x, f0, f1, n_fft, hop, window), out=out[:, f0:f1], casting="same_kind")
+    return out
 
 
 def istft(X, length: int, n_fft: int = 2048, hop: int = 512, window: str = "hann") -> np.ndarray:

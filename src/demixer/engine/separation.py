@@ -28,10 +28,10 @@ from demixer.core.constraints import (
     onset_verdict,
     split_by_pitch,
 )
-from demixer.core.masks import group_indices, resample_masks, separate, soft_masks, source_models
+from demixer.core.masks import group_indices, resample_masks, separate_blocks, soft_masks, source_models
 from demixer.core.notes import Note
 from demixer.core.refine import RefineParams
-from demixer.core.stft import STFTParams, bin_freqs, frame_times, log_compress, magnitude, stft
+from demixer.core.stft import STFTParams, bin_freqs, frame_times, log_compress, spectrogram
 from demixer.engine.job import Snapshot
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "initialise",
     "fit",
     "stems",
+    "stem_blocks",
     "separate_audio",
     "RESIDUAL",
 ]
@@ -168,7 +169,7 @@ def _scout_analysis(analysis: Analysis, refine: RefineParams) -> Analysis:
     if analysis.signal is None or (n_fft == p.n_fft and hop == p.hop) or analysis.signal.size < 2:
         return analysis
     q = STFTParams(n_fft=n_fft, hop=hop, window=p.window, sr=p.sr)
-    V = magnitude(stft(analysis.signal, q.n_fft, q.hop, q.window))
+    V = spectrogram(analysis.signal, q.n_fft, q.hop, q.window)
     if analysis.compress:
         V = log_compress(V, analysis.compress)
     return Analysis(params=q, V=V, duration=analysis.duration, signal=analysis.signal, compress=analysis.compress)
@@ -188,6 +189,53 @@ def masks_for(W, H, components, sources, alpha: float = 1.0) -> tuple[list[str],
     return names, soft_masks(source_models(W, H, groups), alpha)
 
 
+#: frames per block of the stem stage (the masks, every channel's STFT and the overlap-add of one block)
+STEM_BLOCK_FRAMES = 256
+
+
+def stem_blocks(
+    signal,
+    sr: int,
+    n_samples: int,
+    analysis: Analysis,
+    W: np.ndarray,
+    H: np.ndarray,
+    components: Sequence[ComponentInfo],
+    sources: Sequence[str],
+    alpha: float = 1.0,
+    block: int = STEM_BLOCK_FRAMES,
+):
+    """The masked sources of a recording, a block at a time: returns (names, generator of
+    ``(first sample, [block of each source])``), blocks (channels × n) float32 in time order.
+
+    ``signal`` is the recording's samples (channels × n) at ``sr`` Hz, or a callable ``(s0, s1) →
+    samples[:, s0:s1]`` zero-padded outside (a file read as it goes). The masks are made per block of
+    frames from W·H (resampled from the analysis grid to the file's when the rates differ), so memory
+    does not grow with the length of the recording."""
+    names, groups = source_names(components, sources)
+    p = analysis.params
+    q = p if sr == p.sr else p.scaled_to(sr)
+    W = np.asarray(W)
+    H = np.asarray(H)
+    same_grid = q is p and H.shape[1] == -(-int(n_samples) // q.hop) + 1
+    dt_a = p.hop / p.sr
+    n_a = H.shape[1]
+    f_src, f_dst = analysis.freqs, bin_freqs(q.n_fft, q.sr)
+
+    def masks_for(f0: int, f1: int) -> np.ndarray:
+        if same_grid:
+            return soft_masks(source_models(W, H[:, f0:f1], groups), alpha).astype(np.float32, copy=False)
+        t = frame_times(f1, q.sr, q.hop)[f0:f1]
+        i0 = max(0, min(n_a - 1, int(np.floor(t[0] / dt_a))))
+        i1 = max(i0 + 1, min(n_a, int(np.floor(t[-1] / dt_a)) + 2))
+        m = soft_masks(source_models(W, H[:, i0:i1], groups), alpha)
+        t_src = frame_times(n_a, p.sr, p.hop)[i0:i1]
+        return resample_masks(m, f_src, t_src, f_dst, t).astype(np.float32)
+
+    gen = separate_blocks(signal, masks_for, int(n_samples), q.n_fft, q.hop, q.window, block=block)
+    return names, gen
+
+
 def stems(
     audio: Audio,
     analysis: Analysis,
@@ -198,21 +246,13 @@ def stems(
     alpha: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Masked sources of ``audio`` (each channels × samples, float32, the input's length and rate);
-    they add up to the input. The residual (components with no source) is included when non-empty."""
-    names, masks = masks_for(W, H, components, sources, alpha)
-    p = analysis.params
-    if audio.sr == p.sr:
-        q = p
-    else:
-        q = p.scaled_to(audio.sr)
-    X = stft(audio.samples, q.n_fft, q.hop, q.window)
-    if q is not p or X.shape[-1] != masks.shape[-1]:
-        masks = resample_masks(
-            masks, analysis.freqs, analysis.times, bin_freqs(q.n_fft, q.sr), frame_times(X.shape[-1], q.sr, q.hop)
-        ).astype(np.float32)
-    out: dict[str, np.ndarray] = {}
-    for name, signal in zip(names, separate(X, masks, audio.n_samples, q.n_fft, q.hop, q.window), strict=True):
-        out[name] = np.asarray(signal, dtype=np.float32)
+    they add up to the input. The residual (components with no source) is included when non-empty.
+    Made block by block (:func:`stem_blocks`): only the outputs grow with the length."""
+    names, gen = stem_blocks(audio.samples, audio.sr, audio.n_samples, analysis, W, H, components, sources, alpha)
+    out = {name: np.empty((audio.channels, audio.n_samples), dtype=np.float32) for name in names}
+    for t0, blocks in gen:
+        for name, b in zip(names, blocks, strict=True):
+            out[name][:, t0 : t0 + b.shape[-1]] = b
     return out
 
 

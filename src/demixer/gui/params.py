@@ -26,14 +26,12 @@ from PySide6.QtWidgets import (
 
 from demixer.core.constraints import ScoreParams, default_onset_policy
 from demixer.engine.job import MODELS
-from demixer.model.project import RunParams
+from demixer.model.project import MAX_ITER, RunParams  # MAX_ITER: the spin box's and the loader's cap
 
 if TYPE_CHECKING:
     from demixer.core.stft import STFTParams
 
 __all__ = ["EvenSpinBox", "ParametersPane"]
-
-MAX_ITER = 100_000
 
 
 def _form_box(title: str) -> tuple[QGroupBox, QFormLayout]:

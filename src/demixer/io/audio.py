@@ -23,6 +23,8 @@ __all__ = [
     "WRITE_FORMATS",
     "Audio",
     "analysis_signal",
+    "check_audio_file",
+    "sniff_audio",
     "read_audio",
     "resample",
     "to_mono",
@@ -42,45 +44,156 @@ _SUFFIX_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 
 
 
+#: Sample rates a recording may have (Hz): below 1 kHz there is no music to separate (and the STFT
+#: parameters scaled to the file's rate break down); above 1 MHz nothing real is recorded.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 1_000_000
+#: Samples beyond this magnitude (+60 dBFS) are refused: the STFT of such input overflows float32.
+MAX_ABS_SAMPLE = 1000.0
+_READ_BLOCK = 1 << 20  # sample frames decoded at a time
+
+#: (magic at offset 0, offset-8 magic or None, format name) of the containers libsndfile reads.
+_MAGIC = (
+    (b"RIFF", b"WAVE", "WAV"), (b"RIFX", b"WAVE", "WAV"), (b"RF64", b"WAVE", "WAV (RF64)"),
+    (b"FORM", b"AIFF", "AIFF"), (b"FORM", b"AIFC", "AIFF"), (b"fLaC", None, "FLAC"), (b"OggS", None, "Ogg"),
+    (b"ID3", None, "MP3"), (b".snd", None, "AU"), (b"caff", None, "CAF"), (b"wvpk", None, "WavPack"),
+)
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The container a file's first bytes announce (``"WAV"``, ``"FLAC"``, …), or None."""
+    for magic, sub, name in _MAGIC:
+        if head.startswith(magic) and (sub is None or head[8:12] == sub):
+            return name
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x06):
+        return "MPEG audio"
+    return None
+
+
+def file_kind(p: Path) -> str | None:
+    """None for a regular file (after symlinks), else what it is ("a FIFO", "a device", …)."""
+    import stat as st
+
+    mode = os.stat(p).st_mode
+    if st.S_ISREG(mode):
+        return None
+    if st.S_ISDIR(mode):
+        return "a folder"
+    if st.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if st.S_ISCHR(mode) or st.S_ISBLK(mode):
+        return "a device"
+    if st.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def check_audio_file(path: str | os.PathLike[str]) -> Path:
+    """The checks made before decoding: exists, a regular file (a FIFO would block, a device never
+    end), not empty. Raises :class:`InputError`."""
+    p = Path(path)
+    try:
+        if not p.exists():
+            raise InputError(path, "file not found")
+        kind = file_kind(p)
+        size = p.stat().st_size
+    except OSError as e:
+        raise InputError(path, f"cannot read the file ({(e.strerror or str(e)).lower()})") from None
+    if kind == "a folder":
+        raise InputError(path, "is a folder, not an audio file")
+    if kind is not None:
+        raise InputError(path, f"not a regular file ({kind}); give an audio file")
+    if size == 0:
+        raise InputError(path, "not an audio file or unsupported format (the file is empty: 0 bytes)")
+    return p
+
+
+def decode_failure(path: str | os.PathLike[str], e: BaseException) -> InputError:
+    """The :class:`InputError` for a file libsndfile could not open: the true reason, from the file's
+    first bytes where libsndfile's own message misleads ("File does not exist or is not a regular file"
+    for a file that exists and is one)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        head = b""
+    fmt = sniff_audio(head)
+    if fmt == "MPEG audio" and Path(path).suffix.lower() not in (".mp3", ".mp2", ".mpga", ".mpeg"):
+        fmt = None  # two sync bytes are no evidence in a file not named as MPEG (random data has them)
+    message = _one_line(e)
+    if "does not exist or is not a regular file" in message or "Format not recognised" in message:
+        message = ""
+    if fmt is None:
+        text = bool(head) and all(32 <= c < 127 or c in (9, 10, 13) for c in head)
+        reason = "the file holds text" if text else "no known audio header: not WAV, FLAC, Ogg, MP3 or AIFF data"
+    else:
+        reason = f"a damaged or unsupported {fmt} file" + (f": {message}" if message else "")
+    return InputError(path, f"not an audio file or unsupported format ({reason})")
+
+
 def read_audio(path: str | os.PathLike[str], *, start: int = 0, frames: int | None = None) -> Audio:
     """Decode any file libsndfile can read (WAV, FLAC, OGG, MP3, AIFF, …) into an :class:`Audio`.
 
     ``start``/``frames`` read only part of the file (sample frames at the file's rate; ``frames`` None:
     to the end), e.g. the first minutes of a recording too long to analyse whole.
-    Raises :class:`InputError` for a missing file, a folder, an unreadable / corrupt / unsupported
-    file, an empty file and NaN or infinite samples.
+    Raises :class:`InputError` for a missing file, a folder, a FIFO or device, an unreadable / corrupt /
+    unsupported file, an empty file, a sample rate outside 1 kHz .. 1 MHz, NaN or infinite samples and
+    samples beyond ±1000 (+60 dBFS). The samples are decoded a block at a time into their final
+    (channels, n) array: no second copy of a long recording.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(path, "file not found")
-    if p.is_dir():
-        raise InputError(path, "is a folder, not an audio file")
-    if p.stat().st_size == 0:
-        raise InputError(path, "not an audio file or unsupported format (the file is empty: 0 bytes)")
+    p = check_audio_file(path)
     try:
         with quiet_decoder(p):
-            data, sr = sf.read(
-                p, dtype="float32", always_2d=True, start=int(start), frames=-1 if frames is None else int(frames)
-            )
+            with sf.SoundFile(p) as f:
+                sr = int(f.samplerate)
+                if not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+                    raise InputError(
+                        path, f"sample rate {sr} Hz is outside {MIN_SAMPLE_RATE} Hz .. {MAX_SAMPLE_RATE} Hz"
+                    )
+                data = _read_blocks(f, path, int(start), frames)
+    except InputError:
+        raise
     except PermissionError:
         raise InputError(path, "permission denied") from None
+    except MemoryError:
+        raise InputError(path, "not enough memory to decode the recording") from None
     except Exception as e:  # soundfile raises LibsndfileError / RuntimeError / TypeError, …
-        raise InputError(path, f"not an audio file or unsupported format ({_one_line(e)})") from None
+        raise decode_failure(path, e) from None
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise InputError(path, "audio is empty (0 samples)")
-    if not np.isfinite(data).all():
-        raise InputError(path, "audio contains NaN or infinite samples")
-    return Audio(samples=np.ascontiguousarray(data.T), sr=int(sr), path=os.fspath(path))
+    return Audio(samples=data, sr=sr, path=os.fspath(path))
+
+
+def _read_blocks(f, path, start: int, frames: int | None) -> np.ndarray:
+    total = max(0, int(f.frames))
+    if f.seekable() and start:
+        f.seek(min(start, total))
+    n = max(0, total - start) if frames is None or frames < 0 else max(0, min(int(frames), total - start))
+    out = np.empty((f.channels, n), dtype=np.float32)
+    got = 0
+    buf = np.empty((min(_READ_BLOCK, max(1, n)), f.channels), dtype=np.float32)
+    while got < n:
+        k = f.read(min(_READ_BLOCK, n - got), dtype="float32", always_2d=True, out=buf[: min(_READ_BLOCK, n - got)])
+        if len(k) == 0:
+            break
+        block = k.T
+        if not np.isfinite(block).all():
+            raise InputError(path, "audio contains NaN or infinite samples")
+        peak = float(np.abs(block).max())
+        if peak > MAX_ABS_SAMPLE:
+            raise InputError(
+                path, f"samples reach {peak:.3g}, beyond ±{MAX_ABS_SAMPLE:g} (+60 dBFS): not a usable recording"
+            )
+        out[:, got : got + len(k)] = block
+        got += len(k)
+    return out[:, :got] if got < n else out
 
 
 @contextmanager
-def quiet_decoder(path: str | os.PathLike[str]):
-    """Around decoding an MPEG file: libsndfile's MP3 decoder (libmpg123) prints notes about corrupt
-    data straight to file descriptor 2, which would add lines to the CLI's one-line errors. They are
-    sent to /dev/null for that call only (Python's own stderr is flushed first, then restored)."""
-    if Path(path).suffix.lower() not in (".mp3", ".mp2", ".mpeg", ".mpga"):
-        yield
-        return
+def quiet_decoder(path: str | os.PathLike[str] | None = None):
+    """Around opening and decoding a file: libsndfile and its decoders (libmpg123, libFLAC, …) print
+    notes about corrupt data straight to file descriptor 2, which would add lines to the CLI's one-line
+    errors. They are sent to /dev/null for that call only (Python's own stderr is flushed first, then
+    restored); the reason is given by the error raised instead."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -131,13 +244,18 @@ def write_audio(
         frames = np.clip(frames, -1.0, 1.0)
     if not p.parent.is_dir():
         raise InputError(path, f"folder {os.fspath(p.parent)!r} does not exist")
-    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         sf.write(tmp, frames, int(sr), format=sf_format, subtype=subtype)
         os.replace(tmp, p)
     except Exception as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(path, f"cannot write audio ({_one_line(e)})") from None
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # a read-only file system: nothing was written either
+            pass
+        from demixer.io.export import _errno_reason
+
+        raise InputError(path, f"cannot write audio ({_errno_reason(e, p.parent)})") from None
 
 
 def _one_line(e: BaseException) -> str:

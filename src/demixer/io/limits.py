@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from demixer.io.errors import InputError
@@ -28,6 +27,8 @@ __all__ = [
     "AudioInfo",
     "audio_warnings",
     "check_analysable",
+    "check_fits_machine",
+    "machine_memory",
     "estimate_memory",
     "format_bytes",
     "format_duration",
@@ -64,24 +65,17 @@ def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
     """Read a file's header only. Raises :class:`InputError` like ``read_audio`` would."""
     import soundfile as sf
 
-    from demixer.io.audio import quiet_decoder
+    from demixer.io.audio import check_audio_file, decode_failure, quiet_decoder
 
-    p = Path(path)
     shown = os.fspath(path)
-    if not p.exists():
-        raise InputError(shown, "file not found")
-    if p.is_dir():
-        raise InputError(shown, "is a folder, not an audio file")
-    if p.stat().st_size == 0:
-        raise InputError(shown, "not an audio file or unsupported format (the file is empty: 0 bytes)")
+    p = check_audio_file(shown)
     try:
         with quiet_decoder(p):
             info = sf.info(os.fspath(p))
     except PermissionError:
         raise InputError(shown, "permission denied") from None
     except Exception as e:  # LibsndfileError, RuntimeError, …
-        text = " ".join(str(e).split()) or type(e).__name__
-        raise InputError(shown, f"not an audio file or unsupported format ({text})") from None
+        raise decode_failure(shown, e) from None
     return AudioInfo(shown, max(0, int(info.frames)), int(info.samplerate), int(info.channels), str(info.format))
 
 
@@ -181,3 +175,43 @@ def check_analysable(audio: Any, stft: Any = None) -> None:
             f"audio is too short to analyse: {audio.n_samples} samples ({audio.duration * 1000:.1f} ms) is "
             f"shorter than one analysis frame ({n_fft} samples, {n_fft / sr_a * 1000:.0f} ms at {sr_a} Hz)",
         )
+
+
+def machine_memory() -> int:
+    """The memory a separation may use on this machine: ``$DEMIXER_MACHINE_MEMORY`` (bytes; K, M, G
+    allowed), else the memory the system reports available (``MemAvailable``), else the physical size."""
+    raw = os.environ.get("DEMIXER_MACHINE_MEMORY")
+    if raw:
+        parsed = _parse_bytes(raw)
+        if parsed is not None:
+            return parsed
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_fits_machine(path: str | os.PathLike[str], stft: Any = None, frames: int | None = None) -> None:
+    """Refuse, before anything is decoded, a recording whose separation needs more memory than this
+    machine has (:func:`machine_memory`), naming both and the ``--analyse-first`` that would fit.
+    ``frames``: only that many sample frames will be read."""
+    info = probe_audio(path)
+    n = info.frames if frames is None else min(info.frames, int(frames))
+    need = estimate_memory(n, info.sr, info.channels, stft)
+    have = machine_memory()
+    if need <= have:
+        return
+    fit = frames_that_fit(have, info.sr, info.channels, stft) / max(1, info.sr)
+    raise InputError(
+        os.fspath(path),
+        f"separating {format_duration(n / max(1, info.sr))} ({info.channels} channels at {info.sr} Hz) needs "
+        f"about {format_bytes(need)} of memory, more than the {format_bytes(have)} this machine has available; "
+        f"use --analyse-first {int(fit)} (the first {format_duration(fit)} fit)",
+    )

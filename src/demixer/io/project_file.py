@@ -37,7 +37,6 @@ project is loaded (as ``engine.projects.project_from_audio`` does). No Qt.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import io
@@ -50,24 +49,18 @@ import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from demixer.core.constraints import ScoreParams, default_onset_policy
-from demixer.core.notes import Note
+from demixer.io import project_schema as schema
 from demixer.io.errors import InputError
 from demixer.model.project import (
-    MODEL_NAMES,
     RESIDUAL_COLOUR,
     SOURCE_PALETTE,
-    Component,
     Project,
-    RunParams,
     RunRecord,
-    Source,
 )
 
 __all__ = [
@@ -180,42 +173,6 @@ def _rel_posix(target: str, start: str) -> str | None:
         return None
 
 
-def _onset_policy_json(policy: Any) -> Any:
-    if isinstance(policy, (bool, np.bool_)):
-        return bool(policy)
-    if isinstance(policy, Mapping):
-        return {str(k): bool(v) for k, v in policy.items()}
-    return "default"  # default_onset_policy (a callable cannot be stored)
-
-
-def _dc_json(obj: Any) -> dict:
-    """A parameters dataclass as JSON: every field whose value JSON can hold (a callable, e.g. the default
-    onset policy, is written as "default": the loader puts the default back)."""
-    out = {}
-    for f in dataclasses.fields(obj):
-        v = getattr(obj, f.name)
-        if f.name == "onset_templates":
-            v = _onset_policy_json(v)
-        elif isinstance(v, tuple):
-            v = list(v)
-        elif isinstance(v, np.generic):
-            v = v.item()
-        if v is None or isinstance(v, (bool, int, float, str, list, dict)):
-            out[f.name] = v
-    return out
-
-
-def _params_json(project: Project) -> dict:
-    # V's compression is the analysis' own (the run settings may have changed since V was computed)
-    compress = getattr(project.analysis, "compress", project.run.compress)
-    return {
-        "stft": _dc_json(project.stft),
-        "analysis": {"compress": None if compress is None else float(compress)},
-        "score": _dc_json(project.score),
-        "run": _dc_json(project.run),
-    }
-
-
 def snapshot_project(
     project: Project,
     path: str | os.PathLike[str],
@@ -243,7 +200,6 @@ def snapshot_project(
     if project.score_path:
         score_abs = os.path.abspath(os.fspath(project.score_path))
         score_ref = {"path": _rel_posix(score_abs, folder), "absolute": score_abs}
-    runs_meta = []
     arrays: dict[str, np.ndarray] = {
         "W": np.array(project.W, copy=True),
         "H": np.array(project.H, copy=True),
@@ -256,52 +212,39 @@ def snapshot_project(
         arrays["W_E"] = np.array(project.W_E, copy=True)
     for i, rec in enumerate(project.runs):
         arrays[f"loss_{i}"] = np.asarray(rec.losses, dtype=np.float64).copy()
-        runs_meta.append(
-            {
-                "label": rec.label,
-                "model": rec.model,
-                "n_iter": int(rec.n_iter),
-                "stopped": rec.stopped,
-                "initial_loss": None if rec.initial_loss is None else float(rec.initial_loss),
-                "elapsed": float(rec.elapsed),
-            }
-        )
     from demixer import __version__
 
-    meta = {
-        "schema_version": SCHEMA_VERSION,
-        "app": f"demixer {__version__}",
-        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "audio": {
-            "path": _rel_posix(audio_abs, folder),
-            "absolute": audio_abs,
-            "sha256": digest,
-            "size": int(size),
-            "sr": int(audio.sr),
-            "channels": int(audio.channels),
-            "start": 0,
-            "frames": int(audio.n_samples),
-        },
-        "score_path": score_ref,
-        **_params_json(project),
-        "shape": {"K": project.n_bins, "N": project.n_frames, "R": project.n_components},
-        "components": [_dc_json(c) for c in project.components],
-        "sources": [_dc_json(so) for so in project.sources],
-        "notes": [
-            {
-                "onset": float(n.onset),
-                "offset": float(n.offset),
-                "pitch": int(n.pitch),
-                "group": n.group,
-                "velocity": None if n.velocity is None else int(n.velocity),
-                "program": None if n.program is None else int(n.program),
-            }
-            for n in project.notes
-        ],
-        "runs": runs_meta,
-        "run_counter": int(project.run_counter),
-        "origin": None if origin is None else os.path.abspath(os.fspath(origin)),
-    }
+    # V's compression is the analysis' own (the run settings may have changed since V was computed)
+    compress = getattr(project.analysis, "compress", project.run.compress)
+    meta = schema.PROJECT.dump(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "app": f"demixer {__version__}",
+            "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "audio": {
+                "path": _rel_posix(audio_abs, folder),
+                "absolute": audio_abs,
+                "sha256": digest,
+                "size": size,
+                "sr": audio.sr,
+                "channels": audio.channels,
+                "start": 0,
+                "frames": audio.n_samples,
+            },
+            "score_path": score_ref,
+            "stft": project.stft,
+            "analysis": {"compress": compress},
+            "score": project.score,
+            "run": project.run,
+            "shape": {"K": project.n_bins, "N": project.n_frames, "R": project.n_components},
+            "components": project.components,
+            "sources": project.sources,
+            "notes": project.notes,
+            "runs": project.runs,
+            "run_counter": project.run_counter,
+            "origin": None if origin is None else os.path.abspath(os.fspath(origin)),
+        }
+    )
     view_dict = json.loads(json.dumps(dict(view or {})))  # a JSON copy: fails here, not mid-write
     return ProjectPayload(meta, arrays, view_dict)
 
@@ -328,7 +271,11 @@ def write_payload(payload: ProjectPayload, path: str | os.PathLike[str]) -> None
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise InputError(target, f"folder {folder} does not exist")
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:12]}.tmp")
+    from demixer.io.export import remove_stale_temporary
+
+    # what saves killed mid-write left (".<name>.<pid>.<hex>.tmp"; the project itself is always intact)
+    remove_stale_temporary(folder, f".{os.path.basename(target)}.")
+    tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         with open(tmp, "xb") as fh:
             with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
@@ -379,8 +326,7 @@ def save_project(
 
 
 # ============================================================================================ reading
-class _Bad(Exception):
-    """A problem inside the file; becomes ``InputError(project path, message)``."""
+_Bad = schema.SchemaError  # a problem inside the file; becomes ``InputError(project path, message)``
 
 
 @dataclass(eq=False)
@@ -431,7 +377,7 @@ def read_project_file(path: str | os.PathLike[str], *, max_bytes: int | None = N
             with zf:
                 members = _check_members(zf, cap)
                 meta_raw = _read_json(zf, members, PROJECT_JSON, required=True)
-                arrays = _read_npz(zf.read(members[ARRAYS_NPZ]), cap) if ARRAYS_NPZ in members else None
+                npz_data = _read_member(zf, members[ARRAYS_NPZ]) if ARRAYS_NPZ in members else None
                 warnings: list[str] = []
                 view: dict = {}
                 if VIEW_JSON in members:
@@ -447,11 +393,15 @@ def read_project_file(path: str | os.PathLike[str], *, max_bytes: int | None = N
                     warnings.append("no view.json; using the default view")
         if not isinstance(meta_raw, dict):
             raise _Bad("project.json: expected a JSON object at the top level")
-        meta, arrays, version = migrate(meta_raw, arrays)
-        if arrays is None:
-            raise _Bad(f"missing member {ARRAYS_NPZ}; not a complete Demixer project")
-        meta = _check_meta(meta)
-        _check_arrays(meta, arrays)
+        with _Npz(npz_data, cap) if npz_data is not None else _nullcontext() as headers:
+            # the arrays' headers (shapes, dtypes) are checked against project.json before any is read
+            meta, headers, version = migrate(meta_raw, headers)
+            if headers is None:
+                raise _Bad(f"missing member {ARRAYS_NPZ}; not a complete Demixer project")
+            meta = _check_meta(meta)
+            _check_arrays(meta, headers)
+            arrays = {k: h.load() if isinstance(h, _NpyHeader) else h for k, h in headers.items()}
+        _check_values(arrays)
         if version < SCHEMA_VERSION:
             warnings.append(f"migrated from schema version {version}; saving writes version {SCHEMA_VERSION}")
         return ProjectFile(shown, meta, arrays, view, version, warnings)
@@ -498,8 +448,28 @@ def _check_members(zf: zipfile.ZipFile, cap: int) -> dict[str, zipfile.ZipInfo]:
     return members
 
 
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, inflated 1 MiB at a time: a member whose data inflates beyond its declared size
+    (a zip bomb with a lying header) is refused by its checksum after at most its declared size, never
+    inflated whole first."""
+    out = bytearray()
+    try:
+        with zf.open(info) as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                out += chunk
+    except zipfile.BadZipFile as e:
+        raise _Bad(
+            f"{info.filename} does not match its declared size of {_fmt_bytes(info.file_size)} or its checksum "
+            f"(a damaged or hostile archive: {_one_line(e)}); refused"
+        ) from None
+    return bytes(out)
+
+
 def _read_json(zf: zipfile.ZipFile, members: dict, name: str, *, required: bool) -> Any:
-    raw = zf.read(members[name])
+    raw = _read_member(zf, members[name])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -510,22 +480,67 @@ def _read_json(zf: zipfile.ZipFile, members: dict, name: str, *, required: bool)
         raise _Bad(f"{name} is not valid JSON ({_one_line(e)})") from None
 
 
-def _read_npz(data: bytes, cap: int) -> dict[str, np.ndarray]:
-    try:
-        npz = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
-        raise _Bad(f"{ARRAYS_NPZ} is not a valid npz archive") from None
-    out: dict[str, np.ndarray] = {}
-    with npz:
-        infos = npz.infolist()
-        if len(infos) > _MAX_RUNS + _MAX_MEMBERS:
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+@dataclass(eq=False)
+class _NpyHeader:
+    """An array of the npz known by its header only (shape, dtype): checked before it is read."""
+
+    npz: zipfile.ZipFile
+    info: zipfile.ZipInfo
+    key: str
+    shape: tuple[int, ...]
+    fortran: bool
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def load(self) -> np.ndarray:
+        """The data, read straight into its final array (no second copy)."""
+        a = np.empty(self.shape, dtype=self.dtype, order="F" if self.fortran else "C")
+        view = memoryview(a.reshape(-1, order="A").view(np.uint8)) if a.size else memoryview(b"")
+        with self.npz.open(self.info) as f:
+            fmt = np.lib.format
+            version = fmt.read_magic(f)
+            (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(f)
+            got = 0
+            while got < len(view):
+                n = f.readinto(view[got : got + (1 << 20)])
+                if not n:
+                    raise _Bad(f"{ARRAYS_NPZ}: {self.key} is shorter than its header says")
+                got += n
+        return a
+
+
+class _Npz:
+    """The arrays.npz: its members' .npy headers read and checked (no data yet); a context manager."""
+
+    def __init__(self, data: bytes, cap: int) -> None:
+        try:
+            self.zf = zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+            raise _Bad(f"{ARRAYS_NPZ} is not a valid npz archive") from None
+        self.cap = cap
+
+    def __enter__(self) -> dict[str, _NpyHeader]:
+        infos = self.zf.infolist()
+        if len(infos) > schema.MAX_RUNS + _MAX_MEMBERS:
             raise _Bad(f"{ARRAYS_NPZ} has {len(infos)} members; refused")
         total = sum(int(i.file_size) for i in infos)
-        if total > cap:
+        if total > self.cap:
             raise _Bad(
-                f"{ARRAYS_NPZ} declares {_fmt_bytes(total)} uncompressed, over the limit of {_fmt_bytes(cap)} "
+                f"{ARRAYS_NPZ} declares {_fmt_bytes(total)} uncompressed, over the limit of {_fmt_bytes(self.cap)} "
                 "(set DEMIXER_MAX_PROJECT_BYTES to raise it); refused"
             )
+        out: dict[str, _NpyHeader] = {}
         for info in infos:
             fname = info.filename
             key = fname[:-4] if fname.endswith(".npy") else ""
@@ -533,11 +548,15 @@ def _read_npz(data: bytes, cap: int) -> dict[str, np.ndarray]:
                 raise _Bad(f"{ARRAYS_NPZ}: unexpected member {fname!r}; refused")
             if key in out:
                 raise _Bad(f"{ARRAYS_NPZ}: array {key} appears twice; refused")
-            out[key] = _read_npy(npz, info, key)
-    return out
+            out[key] = _npy_header(self.zf, info, key)
+        return out
+
+    def __exit__(self, *exc) -> bool:
+        self.zf.close()
+        return False
 
 
-def _read_npy(npz: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+def _npy_header(npz: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> _NpyHeader:
     where = f"{ARRAYS_NPZ}: {key}"
     fmt = np.lib.format
     with npz.open(info) as f:
@@ -565,14 +584,7 @@ def _read_npy(npz: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarr
                 f"{where}: its header declares shape {tuple(shape)} ({_fmt_bytes(expected)}) but it holds "
                 f"{_fmt_bytes(max(0, info.file_size - header_len))}"
             )
-    with npz.open(info) as f:
-        try:
-            a = fmt.read_array(f, allow_pickle=False)
-        except ValueError as e:
-            raise _Bad(f"{where}: cannot be read ({_one_line(e)})") from None
-    if not a.flags.writeable:
-        a = a.copy()
-    return a
+    return _NpyHeader(npz, info, key, tuple(int(x) for x in shape), bool(fortran), dtype)
 
 
 # ============================================================================================ migration
@@ -592,43 +604,32 @@ def _v0_to_v1(meta: dict, arrays: dict | None) -> tuple[dict, dict | None]:
     new_sources = []
     for i, name in enumerate(sources if isinstance(sources, list) else []):
         colour[name] = SOURCE_PALETTE[i % len(SOURCE_PALETTE)]
-        new_sources.append({"name": name, "colour": colour[name]})
+        new_sources.append({**schema.SOURCE.defaults(), "name": name, "colour": colour[name]})
     comps = []
     for c in meta.get("components", []):
         name, pitch, kind, source = (list(c) + [None, None, "free", ""])[:4] if isinstance(c, list) else (c,) * 4
         comps.append(
             {
+                **schema.COMPONENT.defaults(),
                 "name": name,
                 "pitch": pitch,
                 "kind": kind,
                 "source": source or "",
-                "locked": False,
                 "colour": colour.get(source, RESIDUAL_COLOUR) if isinstance(source, str) else RESIDUAL_COLOUR,
             }
         )
     notes = []
     for n in meta.get("notes", []):
         onset, offset, pitch, group = (list(n) + [None, None, None, ""])[:4] if isinstance(n, list) else (n,) * 4
-        notes.append(
-            {"onset": onset, "offset": offset, "pitch": pitch, "group": group or "", "velocity": None, "program": None}
-        )
+        notes.append({**schema.NOTE.defaults(), "onset": onset, "offset": offset, "pitch": pitch, "group": group or ""})
     stft = dict(meta.get("stft") or {}) if isinstance(meta.get("stft"), dict) else meta.get("stft")
     if isinstance(stft, dict):
         stft.setdefault("window", "hann")
     new = {
+        **schema.PROJECT.defaults(),
         "schema_version": 1,
         "app": "migrated from schema 0",
-        "audio": {
-            "path": audio,
-            "absolute": None,
-            "sha256": None,
-            "size": None,
-            "sr": None,
-            "channels": None,
-            "start": 0,
-            "frames": None,
-        },
-        "score_path": None,
+        "audio": {**schema.AUDIO.defaults(), "path": audio, "start": 0},
         "stft": stft,
         "score": {},
         "run": {"model": meta.get("model", "nmf-kl"), "n_iter": meta.get("n_iter", 100)},
@@ -637,13 +638,13 @@ def _v0_to_v1(meta: dict, arrays: dict | None) -> tuple[dict, dict | None]:
         "notes": notes,
         "runs": [],
         "run_counter": 0,
-        "origin": None,
     }
     if arrays is not None:
         arrays = dict(arrays)
         for src, dst in (("W", "W0"), ("H", "H0")):
-            if src in arrays and dst not in arrays:
-                arrays[dst] = np.array(arrays[src], copy=True)
+            if src in arrays and dst not in arrays:  # a header is read again for the copy
+                a = arrays[src]
+                arrays[dst] = np.array(a, copy=True) if isinstance(a, np.ndarray) else a
     return new, arrays
 
 
@@ -687,276 +688,60 @@ def migrate(meta: dict, arrays: dict | None = None) -> tuple[dict, dict | None, 
 
 
 # ============================================================================================ checking
-def _type_name(v: Any) -> str:
-    return {
-        type(None): "null",
-        bool: "true/false",
-        int: "a number",
-        float: "a number",
-        str: "text",
-        list: "a list",
-        dict: "an object",
-    }.get(type(v), type(v).__name__)
-
-
 def _want(cond: bool, where: str, what: str, value: Any) -> None:
-    if not cond:
-        shown = repr(value) if isinstance(value, (int, float, str, bool)) or value is None else _type_name(value)
-        raise _Bad(f"project.json: {where} must be {what}, got {shown}")
-
-
-def _obj(d: Any, key: str, where: str) -> dict:
-    v = d.get(key) if isinstance(d, dict) else None
-    _want(isinstance(v, dict), f"{where}{key}", "an object", v)
-    return v
-
-
-def _list(d: dict, key: str, where: str) -> list:
-    v = d.get(key, [])
-    _want(isinstance(v, list), f"{where}{key}", "a list", v)
-    return v
-
-
-def _int(d: dict, key: str, where: str, *, lo: int | None = None, hi: int | None = None, null: bool = False):
-    v = d.get(key)
-    if v is None and null:
-        return None
-    ok = isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
-    rng = f" {lo}..{hi}" if lo is not None and hi is not None else (f" >= {lo}" if lo is not None else "")
-    _want(ok, f"{where}{key}", f"a whole number{rng}" + (" or null" if null else ""), v)
-    return v
-
-
-def _num(d: dict, key: str, where: str, *, lo: float | None = None, null: bool = False, finite: bool = True):
-    v = d.get(key)
-    if v is None and null:
-        return None
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-    if ok and finite:
-        ok = math.isfinite(v)
-    if ok and lo is not None:
-        ok = v >= lo
-    what = "a finite number" if finite else "a number"
-    _want(ok, f"{where}{key}", what + (f" >= {lo}" if lo is not None else "") + (" or null" if null else ""), v)
-    return None if v is None else float(v)
-
-
-def _str(d: dict, key: str, where: str, *, null: bool = False, default: str | None = None):
-    v = d.get(key, default)
-    if v is None and null:
-        return None
-    _want(isinstance(v, str), f"{where}{key}", "text" + (" or null" if null else ""), v)
-    return v
-
-
-def _bool(d: dict, key: str, where: str, default: bool | None = None) -> bool:
-    v = d.get(key, default)
-    _want(isinstance(v, bool), f"{where}{key}", "true or false", v)
-    return v
-
-
-def _construct(where: str, make: Callable[[], Any]) -> Any:
-    try:
-        return make()
-    except (ValueError, TypeError) as e:
-        raise _Bad(f"project.json: {where}: {_one_line(e)}") from None
-
-
-def _window(d: dict, key: str, where: str) -> str | tuple:
-    w = d.get(key)
-    _want(isinstance(w, str) or (isinstance(w, list) and 0 < len(w) <= 4), f"{where}{key}", "a window name", w)
-    if isinstance(w, list):
-        for i, x in enumerate(w):
-            ok = isinstance(x, (str, int, float)) and not isinstance(x, bool)
-            _want(ok, f"{where}{key}[{i}]", "text or a number", x)
-        return tuple(w)
-    return w
-
-
-def _onset_policy(d: dict, key: str, where: str) -> Any:
-    policy = d.get(key)
-    if policy == "default":
-        return default_onset_policy
-    if isinstance(policy, dict):
-        for k, v in policy.items():
-            _want(isinstance(v, bool), f"{where}{key}.{k}", "true or false", v)
-        return dict(policy)
-    _want(isinstance(policy, bool), f"{where}{key}", '"default", true/false or an object', policy)
-    return policy
-
-
-def _model(d: dict, key: str, where: str) -> str:
-    v = d.get(key)
-    _want(v in MODEL_NAMES, f"{where}{key}", f"one of {', '.join(MODEL_NAMES)}", v)
-    return v
-
-
-def _bool_or_str(d: dict, key: str, where: str) -> bool | str:
-    v = d.get(key)
-    _want(isinstance(v, (bool, str)), f"{where}{key}", "true/false or a name", v)
-    return v
-
-
-#: field → checker(dict, key, where) for the parameter dataclasses; fields not listed (added by later
-#: versions of the code) must be JSON scalars and are checked by the dataclass itself.
-_STFT_CHECKS: dict[str, Callable] = {
-    "n_fft": partial(_int, lo=16, hi=1 << 20),
-    "hop": partial(_int, lo=1),
-    "window": _window,
-    "sr": partial(_int, lo=1000, hi=1_000_000),
-}
-_SCORE_CHECKS: dict[str, Callable] = {
-    "tol_pitch": partial(_num, lo=0.0),
-    "n_harmonics": partial(_int, lo=1, null=True),
-    "tol_note_pre": partial(_num, lo=0.0),
-    "tol_note_post": partial(_num, lo=0.0),
-    "onset_templates": _onset_policy,
-    "tol_onset_pre": partial(_num, lo=0.0),
-    "tol_onset_post": partial(_num, lo=0.0),
-    "per_group": _bool,
-    "split_pitch": partial(_int, lo=0, hi=128, null=True),
-}
-_RUN_CHECKS: dict[str, Callable] = {
-    "model": _model,
-    "n_iter": partial(_int, lo=1),
-    "seed": partial(_int, lo=0),
-    "normalize": _bool_or_str,
-    "alpha": partial(_num, lo=0.0),
-    "compress": partial(_num, lo=0.0, null=True),
-}
-
-_COMPONENT_CHECKS: dict[str, Callable] = {
-    "name": _str,
-    "pitch": partial(_int, lo=0, hi=127, null=True),
-    "kind": _str,
-    "source": _str,
-    "locked": _bool,
-    "colour": _str,
-}
-_SOURCE_CHECKS: dict[str, Callable] = {"name": _str, "colour": _str}
-
-
-def _dc_from_json(cls: type, d: Any, where: str, checks: dict, required: tuple[str, ...] = ()) -> Any:
-    """A parameters dataclass from its JSON object: known fields checked, unknown keys ignored, missing
-    ones left to the class' defaults (except ``required``)."""
-    _want(isinstance(d, dict), where, "an object", d)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key in required:
-        _want(key in d, f"{where}.{key}", "present", None)
-    for key, value in d.items():
-        if key not in names:
-            continue  # written by another version: ignored
-        check = checks.get(key)
-        if check is not None:
-            kwargs[key] = check(d, key, f"{where}.")
-        else:
-            ok = value is None or isinstance(value, (bool, int, float, str))
-            _want(ok, f"{where}.{key}", "a number, text, true/false or null", value)
-            kwargs[key] = value
-    return _construct(where, lambda: cls(**kwargs))
+    schema.want(cond, where, what, value)
 
 
 def _check_meta(meta: dict) -> dict:
-    """Validate the schema-1 ``project.json`` and return it with typed objects added under ``_``."""
-    audio = _obj(meta, "audio", "")
-    a = "audio."
-    rel = _str(audio, "path", a, null=True)
-    absolute = _str(audio, "absolute", a, null=True)
-    _want(bool(rel) or bool(absolute), "audio.path", "a file path", rel)
-    sha = _str(audio, "sha256", a, null=True)
-    _want(sha is None or bool(_SHA256.match(sha)), "audio.sha256", "64 hex digits or null", sha)
-    _int(audio, "size", a, lo=0, null=True)
-    _int(audio, "sr", a, lo=1, null=True)
-    _int(audio, "channels", a, lo=1, null=True)
-    _int(audio, "start", a, lo=0, null=True)
-    _int(audio, "frames", a, lo=1, null=True)
-    score_ref = meta.get("score_path")
-    if score_ref is not None:
-        _want(isinstance(score_ref, dict), "score_path", "an object or null", score_ref)
-        _str(score_ref, "path", "score_path.", null=True)
-        _str(score_ref, "absolute", "score_path.", null=True)
-    _str(meta, "origin", "", null=True)
-
-    from demixer.core.stft import STFTParams
-
-    stft = _dc_from_json(STFTParams, meta.get("stft"), "stft", _STFT_CHECKS, required=("n_fft", "hop", "sr"))
-    score = _dc_from_json(ScoreParams, meta.get("score", {}), "score", _SCORE_CHECKS)
-    run = _dc_from_json(RunParams, meta.get("run", {}), "run", _RUN_CHECKS)
-    analysis = meta.get("analysis", {"compress": run.compress})
-    _want(isinstance(analysis, dict), "analysis", "an object", analysis)
-    analysis_compress = _num(analysis, "compress", "analysis.", lo=0.0, null=True)
-
-    comps = [
-        _dc_from_json(Component, c, f"components[{i}]", _COMPONENT_CHECKS, required=("name",))
-        for i, c in enumerate(_list(meta, "components", ""))
-    ]
-    sources = [
-        _dc_from_json(Source, so, f"sources[{i}]", _SOURCE_CHECKS, required=("name",))
-        for i, so in enumerate(_list(meta, "sources", ""))
-    ]
-    names = [so.name for so in sources]
-    _want(len(set(names)) == len(names), "sources", "a list of distinct names", names)
-    notes = []
-    for i, n in enumerate(_list(meta, "notes", "")):
-        w = f"notes[{i}]."
-        _want(isinstance(n, dict), f"notes[{i}]", "an object", n)
-        notes.append(
-            _construct(
-                f"notes[{i}]",
-                lambda n=n, w=w: Note(
-                    onset=_num(n, "onset", w, lo=0.0),
-                    offset=_num(n, "offset", w, lo=0.0),
-                    pitch=_int(n, "pitch", w, lo=0, hi=127),
-                    group=_str(n, "group", w, default=""),
-                    velocity=_int(n, "velocity", w, lo=0, hi=127, null=True),
-                    program=_int(n, "program", w, lo=0, hi=127, null=True),
-                ),
-            )
-        )
-    runs = []
-    run_list = _list(meta, "runs", "")
-    _want(len(run_list) <= _MAX_RUNS, "runs", f"at most {_MAX_RUNS} runs", len(run_list))
-    for i, rr in enumerate(run_list):
-        w = f"runs[{i}]."
-        _want(isinstance(rr, dict), f"runs[{i}]", "an object", rr)
-        runs.append(
-            {
-                "label": _str(rr, "label", w),
-                "model": _str(rr, "model", w),
-                "n_iter": _int(rr, "n_iter", w, lo=0),
-                "stopped": _str(rr, "stopped", w, default="finished"),
-                "initial_loss": _num(rr, "initial_loss", w, null=True, finite=False),
-                "elapsed": _num(rr, "elapsed", w, lo=0.0),
-            }
-        )
-    counter = _int({"run_counter": len(runs), **meta}, "run_counter", "", lo=0)
-    shape = meta.get("shape")
-    if shape is not None:
-        _want(isinstance(shape, dict), "shape", "an object", shape)
-        for k in ("K", "N", "R"):
-            _int(shape, k, "shape.", lo=1)
+    """Validate the current schema's ``project.json`` (:data:`~demixer.io.project_schema.PROJECT`) and
+    return it with typed objects added under ``_``."""
+    typed = schema.PROJECT.check(meta, "")
+    audio = typed["audio"]
+    _want(bool(audio["path"]) or bool(audio["absolute"]), "audio.path", "a file path", audio["path"])
+    stft = typed["stft"]
+    run = typed["run"]
+    analysis = typed["analysis"]
+    analysis_compress = run.compress if analysis is None else analysis["compress"]
+    names = [so.name for so in typed["sources"]]
+    _want(len(set(names)) == len(names), "sources", "a list of distinct names", f"{len(names)} names")
+    runs = typed["runs"]
+    counter = len(runs) if typed["run_counter"] is None else typed["run_counter"]
     out = dict(meta)
+    out.setdefault("audio", audio)
     out["_"] = {
         "stft": stft,
-        "score": score,
+        "score": typed["score"],
         "run": run,
         "analysis_compress": analysis_compress,
-        "components": comps,
-        "sources": sources,
-        "notes": notes,
+        "components": typed["components"],
+        "sources": typed["sources"],
+        "notes": typed["notes"],
         "runs": runs,
         "run_counter": counter,
     }
+    out["audio"] = {**meta["audio"], **audio}
     return out
 
 
-def _check_arrays(meta: dict, arrays: dict[str, np.ndarray]) -> None:
+def _expected_frames(meta: dict) -> int | None:
+    """N that analysing the saved recording with the saved STFT gives (None when the file does not say
+    how long the recording is)."""
+    a, stft = meta["audio"], meta["_"]["stft"]
+    if not a.get("frames") or not a.get("sr"):
+        return None
+    n_a = math.ceil(int(a["frames"]) * int(stft.sr) / int(a["sr"]))
+    return -(-n_a // int(stft.hop)) + 1
+
+
+def _check_arrays(meta: dict, arrays: Mapping[str, Any]) -> None:
+    """Names, dtypes and shapes of the arrays (headers or arrays) against project.json: run before any
+    array is read, so a header declaring gigabytes that project.json does not call for costs nothing."""
     typed = meta["_"]
     R = len(typed["components"])
     for name in ("W", "H", "allow_W", "allow_H", "W0", "H0"):
         if name not in arrays:
             raise _Bad(f"{ARRAYS_NPZ}: array {name} is missing")
+    loss_points = 0
     for name, a in arrays.items():
         where = f"{ARRAYS_NPZ}: {name}"
         if name in _MASKS:
@@ -967,19 +752,22 @@ def _check_arrays(meta: dict, arrays: dict[str, np.ndarray]) -> None:
                 raise _Bad(f"{where} must be floating point, got {a.dtype}")
             if a.ndim != 2:
                 raise _Bad(f"{where} must be 2-D, got shape {a.shape}")
-            if not np.isfinite(a).all():
-                raise _Bad(f"{where} contains NaN or infinite values")
-            if (a < 0).any():
-                raise _Bad(f"{where} contains negative values (factors are nonnegative)")
         elif name.startswith("loss_"):
             if a.ndim != 1 or a.dtype.kind != "f":
                 raise _Bad(f"{where} must be a 1-D float array, got {a.dtype} {a.shape}")
+            if a.shape[0] > schema.MAX_ITER:
+                raise _Bad(f"{where} has {a.shape[0]:,} points; a loss curve has at most {schema.MAX_ITER:,}")
+            loss_points += a.shape[0]
         else:
             raise _Bad(f"{ARRAYS_NPZ}: unexpected array {name!r}")
+    if loss_points > schema.MAX_LOSS_POINTS:
+        raise _Bad(f"{ARRAYS_NPZ}: the loss curves hold {loss_points:,} points; at most {schema.MAX_LOSS_POINTS:,}")
     W, H = arrays["W"], arrays["H"]
     if W.ndim != 2 or H.ndim != 2 or W.shape[1] != R or H.shape[0] != R:
         raise _Bad(f"{ARRAYS_NPZ}: W {W.shape} and H {H.shape} do not fit the {R} components of project.json")
     K, N = W.shape[0], H.shape[1]
+    if K > schema.MAX_N_FFT // 2 + 1:
+        raise _Bad(f"{ARRAYS_NPZ}: W has {K:,} frequency bins; at most {schema.MAX_N_FFT // 2 + 1:,}")
     for name, shape in (("W0", (K, R)), ("allow_W", (K, R)), ("H0", (R, N)), ("allow_H", (R, N)), ("W_E", (R, K))):
         if name in arrays and arrays[name].shape != shape:
             raise _Bad(f"{ARRAYS_NPZ}: {name} has shape {arrays[name].shape}, expected {shape} (from W and H)")
@@ -989,6 +777,14 @@ def _check_arrays(meta: dict, arrays: dict[str, np.ndarray]) -> None:
             f"{ARRAYS_NPZ}: the arrays are K={K}, N={N}, R={R} but project.json says "
             f"K={shape['K']}, N={shape['N']}, R={shape['R']}"
         )
+    expected_n = _expected_frames(meta)
+    if expected_n is not None and expected_n != N:
+        stft = typed["stft"]
+        raise _Bad(
+            f"the arrays do not fit the recording: H has {N:,} frames, but {meta['audio']['frames']:,} samples "
+            f"at {meta['audio']['sr']} Hz analysed with n_fft {stft.n_fft}, hop {stft.hop} at {stft.sr} Hz give "
+            f"{expected_n:,}"
+        )
     n_runs = len(typed["runs"])
     for i in range(n_runs):
         if f"loss_{i}" not in arrays:
@@ -996,6 +792,19 @@ def _check_arrays(meta: dict, arrays: dict[str, np.ndarray]) -> None:
     extra = [k for k in arrays if k.startswith("loss_") and not (k[5:].isdigit() and int(k[5:]) < n_runs)]
     if extra:
         raise _Bad(f"{ARRAYS_NPZ}: loss curve {extra[0]} belongs to no run of project.json")
+
+
+def _check_values(arrays: Mapping[str, np.ndarray]) -> None:
+    """The values of the factors, once read: finite and nonnegative."""
+    for name in _FACTORS:
+        a = arrays.get(name)
+        if a is None:
+            continue
+        where = f"{ARRAYS_NPZ}: {name}"
+        if not np.isfinite(a).all():
+            raise _Bad(f"{where} contains NaN or infinite values")
+        if (a < 0).any():
+            raise _Bad(f"{where} contains negative values (factors are nonnegative)")
 
 
 # ============================================================================================ loading
@@ -1092,8 +901,16 @@ def load_project(
     if frames is not None and audio.n_samples != frames:
         raise InputError(shown, f"its recording {chosen} has {audio.n_samples} samples where the project used {frames}")
     from demixer.core.analysis import analyse  # scipy: only when a project is loaded
+    from demixer.io.limits import estimate_memory, format_bytes, machine_memory
 
     stft, run = typed["stft"], typed["run"]
+    need, have = estimate_memory(audio.n_samples, audio.sr, audio.channels, stft), machine_memory()
+    if need > have:  # e.g. a hop of 1: refused before V is computed, not by a MemoryError
+        raise InputError(
+            shown,
+            f"analysing its recording with n_fft {stft.n_fft}, hop {stft.hop} at {stft.sr} Hz needs about "
+            f"{format_bytes(need)} of memory, more than the {format_bytes(have)} available",
+        )
     try:
         analysis = analyse(audio, stft, typed["analysis_compress"])
     except ValueError as e:
@@ -1139,16 +956,7 @@ def load_project(
         raise InputError(shown, _one_line(e)) from None
     project.W_E = arrays.get("W_E")
     project.runs = [
-        RunRecord(
-            label=r["label"],
-            model=r["model"],
-            losses=[float(x) for x in arrays[f"loss_{i}"]],
-            n_iter=r["n_iter"],
-            stopped=r["stopped"],
-            initial_loss=r["initial_loss"],
-            elapsed=r["elapsed"],
-        )
-        for i, r in enumerate(typed["runs"])
+        RunRecord(**r, losses=[float(x) for x in arrays[f"loss_{i}"]]) for i, r in enumerate(typed["runs"])
     ]
     project.run_counter = max(typed["run_counter"], len(project.runs))
     return LoadedProject(

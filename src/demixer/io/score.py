@@ -23,7 +23,13 @@ from demixer.core.notes import Note
 from demixer.io.errors import InputError
 
 __all__ = [
+    "MAX_GROUPS",
+    "MAX_NOTES_PER_SECOND",
+    "MAX_SCORE_BYTES",
+    "MAX_SCORE_NOTES",
+    "MAX_TRACKS",
     "SUPPORTED_SCORE_SUFFIXES",
+    "check_score_limits",
     "clip_notes",
     "read_score",
     "score_groups",
@@ -33,6 +39,15 @@ __all__ = [
 SUPPORTED_SCORE_SUFFIXES: tuple[str, ...] = (".mid", ".midi", ".csv", ".musicxml", ".xml", ".mxl")
 
 _DEFAULT_TEMPO = 500_000  # µs per quarter note (120 BPM), the MIDI default
+
+#: What a score may hold (beyond it the file is refused with the limit named, before the work starts):
+#: a file of at most 64 MiB, at most 1024 MIDI tracks, 500,000 notes, 256 groups (one stem each) and
+#: 100 notes per second of audio on average (a dense piano piece has 10–40).
+MAX_SCORE_BYTES = 64 * 1024**2
+MAX_TRACKS = 1024
+MAX_SCORE_NOTES = 500_000
+MAX_GROUPS = 256
+MAX_NOTES_PER_SECOND = 100
 
 
 # ---------------------------------------------------------------------------------------------- public
@@ -48,19 +63,64 @@ def read_score(path: str | os.PathLike[str]) -> list[Note]:
         raise InputError(
             path, f"unsupported score format {shown_suffix!r}; use .mid, .midi, .csv, .musicxml, .xml or .mxl"
         )
-    if not p.exists():
-        raise InputError(path, "file not found")
-    if p.is_dir():
-        raise InputError(path, "is a folder, not a score file")
+    data = _read_capped(p, path)  # a regular file within the size cap (a FIFO would block)
     if suffix in (".musicxml", ".xml", ".mxl"):
         from demixer.io.musicxml import read_musicxml  # music21 is imported only for MusicXML
 
         notes = read_musicxml(path)
     else:
-        notes = _read_midi(p, path) if suffix in (".mid", ".midi") else _read_csv(p, path)
+        notes = _read_midi(data, path) if suffix in (".mid", ".midi") else _read_csv(data, path)
     if not notes:
         raise InputError(path, "no notes in score")
+    if len(notes) > MAX_SCORE_NOTES:
+        raise InputError(path, f"{len(notes):,} notes; at most {MAX_SCORE_NOTES:,} are accepted")
     return sorted(notes, key=_sort_key)
+
+
+def _read_capped(p: Path, shown: str | os.PathLike[str]) -> bytes:
+    """The file's bytes, after checking it is a regular file (a FIFO would block, /dev/zero never end)
+    of at most :data:`MAX_SCORE_BYTES`; read with that cap, whatever the file says its size is."""
+    import stat
+
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise InputError(shown, "file not found") from None
+    except OSError as e:
+        raise InputError(shown, f"cannot read file ({(e.strerror or str(e)).lower()})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError(shown, "is a folder, not a score file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a device" if (
+            stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else "not a regular file"
+        raise InputError(shown, f"not a regular file ({kind}); give a score file")
+    too_big = f"the file is over the limit of {MAX_SCORE_BYTES // 1024**2} MiB for a score"
+    if st.st_size > MAX_SCORE_BYTES:
+        raise InputError(shown, f"{too_big} ({st.st_size / 1024**2:.0f} MiB)")
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_SCORE_BYTES + 1)
+    except OSError as e:
+        raise InputError(shown, f"cannot read file ({(e.strerror or str(e)).lower()})") from None
+    if len(data) > MAX_SCORE_BYTES:
+        raise InputError(shown, too_big)
+    return data
+
+
+def check_score_limits(notes: Sequence[Note], duration: float, path: str | os.PathLike[str]) -> None:
+    """Refuse (:class:`InputError` naming the score) what the separation cannot do in reasonable time and
+    memory: more than :data:`MAX_GROUPS` groups, or more than :data:`MAX_NOTES_PER_SECOND` notes per
+    second of the ``duration`` (s) of the audio."""
+    groups = len({n.group for n in notes})
+    if groups > MAX_GROUPS:
+        raise InputError(path, f"{groups:,} groups; at most {MAX_GROUPS} (each group becomes a stem)")
+    seconds = max(1.0, float(duration))
+    if len(notes) > MAX_NOTES_PER_SECOND * seconds:
+        raise InputError(
+            path,
+            f"{len(notes):,} notes in {float(duration):.1f} s of audio ({len(notes) / seconds:,.0f} per second); "
+            f"at most {MAX_NOTES_PER_SECOND} per second",
+        )
 
 
 def clip_notes(notes: Iterable[Note], duration: float) -> tuple[list[Note], int, int]:
@@ -121,12 +181,10 @@ class _TempoMap:
     def __init__(self, division: int, tempos: Sequence[tuple[int, int]]) -> None:
         self._ticks: list[int] = [0]
         self._secs: list[float] = [0.0]
-        if division < 0:  # SMPTE time division: -frames per second (high byte), ticks per frame (low)
-            raw = division & 0xFFFF
-            fps = 256 - (raw >> 8)
-            tpf = raw & 0xFF
-            fps_eff = 29.97 if fps == 29 else float(fps)
-            self._rates: list[float] = [1.0 / (fps_eff * tpf)]
+        smpte = _smpte(division)
+        if smpte is not None:  # SMPTE time division: frames per second × ticks per frame; no tempo
+            fps, tpf = smpte
+            self._rates: list[float] = [1.0 / (fps * tpf)]
             return
         self._rates = [_DEFAULT_TEMPO * 1e-6 / division]
         for tick, tempo in sorted(tempos, key=lambda t: t[0]):  # stable: file order within a tick
@@ -154,13 +212,43 @@ class _RawNote:
     program: int | None
 
 
-def _read_midi(p: Path, shown: str | os.PathLike[str]) -> list[Note]:
+_SMPTE_RATES = {24: 24.0, 25: 25.0, 29: 29.97, 30: 30.0}
+
+
+def _smpte(division: int) -> tuple[float, int] | None:
+    """(frames per second, ticks per frame) of an SMPTE time division (top bit set), else None."""
+    raw = int(division) & 0xFFFF
+    if not raw & 0x8000:
+        return None
+    return _SMPTE_RATES.get(256 - (raw >> 8), 0.0), raw & 0xFF
+
+
+def _read_midi(data: bytes, shown: str | os.PathLike[str]) -> list[Note]:
+    import io
+    import struct
+
+    # The header first: a division that cannot be timed and absurd track counts are refused before
+    # mido parses (and a file with 20,000 tracks would take minutes to group).
+    if data[:4] == b"MThd" and len(data) >= 14:
+        _, n_tracks, division = struct.unpack(">hHh", data[8:14])
+        if n_tracks > MAX_TRACKS:
+            raise InputError(shown, f"{n_tracks:,} tracks; at most {MAX_TRACKS:,} are accepted")
+        smpte = _smpte(division)
+        if smpte is not None and (smpte[0] == 0 or smpte[1] == 0):
+            raise InputError(
+                shown,
+                f"not a valid MIDI file (SMPTE time division 0x{division & 0xFFFF:04X}: "
+                f"{256 - ((division & 0xFFFF) >> 8)} frames per second, {division & 0xFF} ticks per frame; "
+                "needs 24, 25, 29 or 30 frames per second and at least 1 tick per frame)",
+            )
     try:
-        mid = mido.MidiFile(p)
+        mid = mido.MidiFile(file=io.BytesIO(data))
     except Exception as e:  # mido raises OSError, EOFError, ValueError, KeyError, IndexError, …
         raise InputError(shown, f"not a valid MIDI file ({_one_line(e)})") from None
     if mid.type == 2:
         raise InputError(shown, "MIDI type 2 (independent sequences) is not supported; use type 0 or 1")
+    if len(mid.tracks) > MAX_TRACKS:
+        raise InputError(shown, f"{len(mid.tracks):,} tracks; at most {MAX_TRACKS:,} are accepted")
     division = int(mid.ticks_per_beat)
     if division == 0:
         raise InputError(shown, "not a valid MIDI file (0 ticks per beat)")
@@ -183,6 +271,8 @@ def _read_midi(p: Path, shown: str | os.PathLike[str]) -> list[Note]:
                 events.append((tick, 0, ti, k, msg))
             elif msg.type in ("note_on", "note_off"):
                 events.append((tick, 1, ti, k, msg))
+                if len(events) > 2 * MAX_SCORE_NOTES + 1000:
+                    raise InputError(shown, f"more than {MAX_SCORE_NOTES:,} notes; at most that many are accepted")
         end_tick = max(end_tick, tick)
     events.sort(key=lambda e: e[:4])
 
@@ -252,13 +342,11 @@ class _CsvRow:
     program: int | None
 
 
-def _read_csv(p: Path, shown: str | os.PathLike[str]) -> list[Note]:
+def _read_csv(data: bytes, shown: str | os.PathLike[str]) -> list[Note]:
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(shown, "not a CSV text file (not UTF-8 text)") from None
-    except OSError as e:
-        raise InputError(shown, f"cannot read file ({e.strerror or e})") from None
     if "\x00" in text:
         raise InputError(shown, "not a CSV text file (contains NUL bytes)")
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -271,6 +359,8 @@ def _read_csv(p: Path, shown: str | os.PathLike[str]) -> list[Note]:
     delimiter, columns = found
     fmp = "start" in columns and "onset_s" not in columns
 
+    if len(lines) - header_index - 1 > MAX_SCORE_NOTES and sum(1 for x in lines if x.strip()) > MAX_SCORE_NOTES + 1:
+        raise InputError(shown, f"more than {MAX_SCORE_NOTES:,} notes; at most that many are accepted")
     rows: list[_CsvRow] = []
     n_fields = len(columns)
     for i in range(header_index + 1, len(lines)):

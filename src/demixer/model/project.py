@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # core.stft imports scipy.signal (~1 s): only when a project 
     from demixer.core.stft import STFTParams
 
 __all__ = [
+    "MAX_ITER",
     "MODEL_NAMES",
     "RESIDUAL",
     "RESIDUAL_COLOUR",
@@ -58,6 +59,8 @@ __all__ = [
 RESIDUAL = "residual"
 #: The model names a run may use (the engine's ``MODELS`` keys).
 MODEL_NAMES: tuple[str, ...] = ("nmf", "nmf-kl", "nae", "nae-pgd")
+#: The most iterations a run may have (the Parameters dock's spin box; the project loader's cap).
+MAX_ITER = 100_000
 #: Source colours in order of appearance (colour-blind friendly, readable on a dark background).
 SOURCE_PALETTE: tuple[str, ...] = (
     "#4c9be8",  # blue
