@@ -300,10 +300,35 @@ def snapshot_project(
         ],
         "runs": runs_meta,
         "run_counter": int(project.run_counter),
+        "alignment": _alignment_json(project),
         "origin": None if origin is None else os.path.abspath(os.fspath(origin)),
     }
     view_dict = json.loads(json.dumps(dict(view or {})))  # a JSON copy: fails here, not mid-write
     return ProjectPayload(meta, arrays, view_dict)
+
+
+def _note_json(n: Note) -> dict:
+    return {
+        "onset": float(n.onset),
+        "offset": float(n.offset),
+        "pitch": int(n.pitch),
+        "group": n.group,
+        "velocity": None if n.velocity is None else int(n.velocity),
+        "program": None if n.program is None else int(n.program),
+    }
+
+
+def _alignment_json(project: Project) -> dict | None:
+    """A synchronised score (DESIGN.md §2.5b): its notes in score time and the user's anchors; the
+    warp is recomputed from them on load. (Branch ``adv``'s io/project_schema.py should take this
+    field over as a table: ``{"score_notes": [note…], "anchors": [[score_s, audio_s]…]}``.)"""
+    st = getattr(project, "score_alignment", None)
+    if st is None:
+        return None
+    return {
+        "score_notes": [_note_json(n) for n in st.score_notes],
+        "anchors": [[float(s), float(a)] for s, a in st.anchors],
+    }
 
 
 def _fsync_folder(folder: str) -> None:
@@ -914,6 +939,43 @@ def _check_meta(meta: dict) -> dict:
                 ),
             )
         )
+    alignment = None
+    al = meta.get("alignment")
+    if al is not None:
+        _want(isinstance(al, dict), "alignment", "an object or null", al)
+        sn = []
+        for i, n in enumerate(_list(al, "score_notes", "alignment.")):
+            w = f"alignment.score_notes[{i}]."
+            _want(isinstance(n, dict), f"alignment.score_notes[{i}]", "an object", n)
+            sn.append(
+                _construct(
+                    f"alignment.score_notes[{i}]",
+                    lambda n=n, w=w: Note(
+                        onset=_num(n, "onset", w, lo=0.0),
+                        offset=_num(n, "offset", w, lo=0.0),
+                        pitch=_int(n, "pitch", w, lo=0, hi=127),
+                        group=_str(n, "group", w, default=""),
+                        velocity=_int(n, "velocity", w, lo=0, hi=127, null=True),
+                        program=_int(n, "program", w, lo=0, hi=127, null=True),
+                    ),
+                )
+            )
+        _want(len(sn) == len(notes), "alignment.score_notes", f"a list of {len(notes)} notes (one per note)", len(sn))
+        anchors = []
+        for i, a in enumerate(_list(al, "anchors", "alignment.")):
+            ok = isinstance(a, list) and len(a) == 2 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in a
+            )
+            _want(ok, f"alignment.anchors[{i}]", "[score seconds, audio seconds]", a)
+            anchors.append((float(a[0]), float(a[1])))
+        srt = sorted(anchors)
+        _want(
+            all(b[0] > a[0] and b[1] > a[1] for a, b in zip(srt, srt[1:], strict=False)),
+            "alignment.anchors",
+            "anchors increasing in both times",
+            len(anchors),
+        )
+        alignment = (sn, srt)
     runs = []
     run_list = _list(meta, "runs", "")
     _want(len(run_list) <= _MAX_RUNS, "runs", f"at most {_MAX_RUNS} runs", len(run_list))
@@ -945,6 +1007,7 @@ def _check_meta(meta: dict) -> dict:
         "components": comps,
         "sources": sources,
         "notes": notes,
+        "alignment": alignment,
         "runs": runs,
         "run_counter": counter,
     }
@@ -1138,6 +1201,11 @@ def load_project(
     except ValueError as e:
         raise InputError(shown, _one_line(e)) from None
     project.W_E = arrays.get("W_E")
+    if typed.get("alignment") is not None:
+        from demixer.model.score_edits import ScoreAlignment
+
+        sn, anchors = typed["alignment"]
+        project.score_alignment = ScoreAlignment(tuple(sn), tuple(anchors))
     project.runs = [
         RunRecord(
             label=r["label"],
