@@ -210,3 +210,40 @@ def test_an_anchor_dragged_on_V_moves_the_warp_is_one_undo_step_and_is_saved(ali
     assert q.score_alignment.warp.to_audio(s) == pytest.approx(t)
     grid = np.linspace(0, st.score_notes[-1].offset, 50)
     assert np.allclose(q.score_alignment.warp.to_audio(grid), st.warp.to_audio(grid), atol=1e-6)
+
+
+def test_alt_drag_in_the_notes_tool_anchors_and_a_moved_note_survives_a_new_anchor(aligned, qtbot):
+    from demixer.gui.tools import NOTES
+
+    window, ctrl, truth = aligned
+    p = window.bench.project
+    window.editing.tools.set_tool(NOTES)
+    window.v_pane.setXRange(2.0, 8.0, padding=0)
+    qtbot.wait(50)
+    ed = window.editing.note_editor
+    # a plain drag in the notes tool moves one note (its written time): no anchor
+    i = min(range(len(p.notes)),
+            key=lambda k: abs(p.notes[k].onset - 3.0) + 10 * (p.notes[k].offset - p.notes[k].onset < 0.2))
+    n = p.notes[i]
+    a = note_centre(window, n)
+    px = to_viewport(window.v_pane, n.onset + 0.3, 0).x() - to_viewport(window.v_pane, n.onset, 0).x()
+    drag(window.v_pane, a, QPoint(a.x() + px, a.y()))
+    assert p.notes[i].onset == pytest.approx(n.onset + 0.3, abs=0.03) and not p.score_alignment.anchors
+    assert ed.selected == [i]
+    moved_by = p.notes[i].onset - float(p.score_alignment.warp.to_audio(p.score_alignment.score_notes[i].onset))
+    assert abs(moved_by) < 0.02  # the score's own note moved with it (mapped back through the warp)
+    # Alt+drag of another note: an anchor
+    j = min(range(len(p.notes)),
+            key=lambda k: abs(p.notes[k].onset - 6.0) + 10 * (p.notes[k].offset - p.notes[k].onset < 0.2))
+    m = p.notes[j]
+    b = note_centre(window, m)
+    alt = Qt.KeyboardModifier.AltModifier
+    with qtbot.waitSignal(ctrl.finished, timeout=60_000) as blocker:
+        drag(window.v_pane, b, QPoint(b.x() + px, b.y()), mods=alt)
+    assert blocker.args[0] == "anchor"
+    assert len(p.score_alignment.anchors) == 1
+    assert p.notes[j].onset == pytest.approx(m.onset + 0.3, abs=0.03)
+    # the hand-moved note is where the new warp puts its (moved) score note: the edit was kept
+    st = p.score_alignment
+    assert p.notes[i].onset == pytest.approx(float(st.warp.to_audio(st.score_notes[i].onset)), abs=0.03)
+    assert abs(p.notes[i].onset - (n.onset + 0.3)) < 0.15
