@@ -247,3 +247,17 @@ def test_alt_drag_in_the_notes_tool_anchors_and_a_moved_note_survives_a_new_anch
     st = p.score_alignment
     assert p.notes[i].onset == pytest.approx(float(st.warp.to_audio(st.score_notes[i].onset)), abs=0.03)
     assert abs(p.notes[i].onset - (n.onset + 0.3)) < 0.15
+
+
+def test_a_recording_opened_with_a_wrong_score_stays_without_it(window, qtbot, demo_audio_path):
+    other = DEV_PERFORMED / "chorale_bwv296" / "score.mid"
+    if not other.is_file():
+        pytest.skip("dev-performed data not available")
+    ctrl = window.editing.alignment
+    with qtbot.waitSignal(ctrl.finished, timeout=90_000) as blocker:
+        assert window.open_audio(demo_audio_path, other)  # as from the command line or a dropped pair
+    assert blocker.args[0] == "mismatch"
+    p = window.bench.project
+    assert not p.notes and p.score_path is None and p.audio.path
+    assert any(str(other) in e for e in window.bench.errors)
+    window.bench.last_dialog.close()
