@@ -93,6 +93,9 @@ def test_tool_actions_keys_and_toolbar(window, ed, qtbot):
         "brush allow": "A",
         "rectangle zero": "R",
         "rectangle allow": "Shift+R",
+        "notes": "E",
+        "align": "L",
+        "source brush": "P",
     }
     assert ed.tools.act_smaller.shortcut().toString() == "[" and ed.tools.act_larger.shortcut().toString() == "]"
     assert ed.tools.tool == NAVIGATE and ed.tools.actions[NAVIGATE].isChecked()

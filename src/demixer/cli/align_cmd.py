@@ -14,15 +14,8 @@ import sys
 
 __all__ = ["align_parser", "cmd_align", "add_separate_options", "align_for_separate", "save_aligned"]
 
-#: when the warp keeps the tempo (within 5 %) and moves the onsets by less than this (median), the score
-#: is aligned already, at least roughly: ``--align auto`` keeps it exactly as given (the staged fit's
-#: scout moves notes by up to 0.25 s). Measured: aligned dev scores and their ±50–200 ms jittered
-#: versions move by 6–119 ms; a score of another piece by 270 ms and more (bench_align.py notes).
-ALREADY_ALIGNED_S = 0.15
-ALREADY_ALIGNED_TEMPO = 0.05
-#: with fewer distinct onsets than this there is too little to synchronise (or to judge a match):
-#: ``--align auto`` keeps the score as given
-MIN_ONSETS = 8
+# what counts as "already aligned" is decided in demixer.engine.align (already_aligned, too_few_onsets):
+# the window's alignment judges a score the same way
 
 
 def align_parser(parser_cls) -> argparse.ArgumentParser:
@@ -89,12 +82,11 @@ def align_for_separate(args, audio, notes, settings, warn):
     Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does not match."""
     if getattr(args, "align", "auto") == "off":
         return notes
-    if len({round(n.onset, 3) for n in notes}) < MIN_ONSETS:
-        return notes
-    import numpy as np
+    from demixer.engine.align import ScoreMismatch, align_score, already_aligned, mismatch_reason, too_few_onsets
 
+    if too_few_onsets(notes):
+        return notes
     from demixer.core.sync import warp_notes
-    from demixer.engine.align import ScoreMismatch, align_score, mismatch_reason
 
     # the staged fit's scout refines each note (DESIGN.md §2.5b); other models get it here
     from demixer.engine.models import model_info
@@ -102,9 +94,7 @@ def align_for_separate(args, audio, notes, settings, warn):
     staged = settings.refine is not None and model_info(settings.model).staged
     result = align_score(audio, notes, refine=not staged, check=False)
     warped = warp_notes(notes, result.alignment)
-    on = np.array([n.onset for n in notes])
-    moved = np.abs(np.array([n.onset for n in warped]) - on)
-    if float(np.median(moved)) <= ALREADY_ALIGNED_S and abs(result.alignment.tempo_ratio - 1) <= ALREADY_ALIGNED_TEMPO:
+    if already_aligned(notes, result.alignment):
         return notes  # already aligned: keep the score exactly as given
     if not result.alignment.matches:
         raise ScoreMismatch(mismatch_reason(result.alignment))

@@ -38,10 +38,37 @@ from demixer.io.score import clip_notes
 
 __all__ = [
     "AlignResult", "ScoreMismatch", "align_score", "mismatch_reason", "scout_refine", "check_recording", "ANALYSIS_SR",
+    "ALREADY_ALIGNED_S", "ALREADY_ALIGNED_TEMPO", "MIN_ONSETS", "already_aligned", "too_few_onsets",
 ]
 
 ANALYSIS_SR = 22050
 SCOUT_ITERATIONS = 25  # the staged fit's scout at its default 100 iterations × 25 %
+
+
+#: when the warp keeps the tempo (within 5 %) and moves the onsets by less than this (median), the score
+#: is aligned already, at least roughly, and is kept exactly as given (the staged fit's scout moves notes
+#: by up to 0.25 s). Measured: aligned dev scores and their ±50–200 ms jittered versions move by 6–119 ms;
+#: a score of another piece by 270 ms and more (bench_align.py notes).
+ALREADY_ALIGNED_S = 0.15
+ALREADY_ALIGNED_TEMPO = 0.05
+#: with fewer distinct onsets than this there is too little to synchronise (or to judge a match)
+MIN_ONSETS = 8
+
+
+def too_few_onsets(notes: Sequence[Note]) -> bool:
+    return len({round(n.onset, 3) for n in notes}) < MIN_ONSETS
+
+
+def already_aligned(notes: Sequence[Note], alignment: Alignment) -> bool:
+    """Whether ``alignment`` leaves ``notes`` where they are (tempo within 5 %, median onset move under
+    0.15 s): the score was aligned (or roughly aligned) already and is kept as given."""
+    notes = list(notes)
+    if not notes:
+        return True
+    on = np.array([n.onset for n in notes])
+    moved = np.abs(np.asarray(alignment.to_audio(on)).reshape(-1) - on)
+    return bool(float(np.median(moved)) <= ALREADY_ALIGNED_S
+                and abs(alignment.tempo_ratio - 1) <= ALREADY_ALIGNED_TEMPO)
 
 
 class ScoreMismatch(ValueError):

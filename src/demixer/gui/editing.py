@@ -85,6 +85,12 @@ class EditingController(QObject):
             window.tabifyDockWidget(self.components_dock, self.history_dock)
         self.components_dock.raise_()
         self._build_menus()
+        # the score's synchronisation (gui/alignment.py) and the note editor / source brush on V
+        from demixer.gui.alignment import install_alignment
+        from demixer.gui.note_editor import install_note_editor
+
+        self.alignment = install_alignment(window, self)
+        self.note_editor = install_note_editor(window, self, self.alignment)
         # hooks
         self.bench.project_changed.connect(self._on_project_changed)
         window.act_log.toggled.connect(self._on_display_changed)
@@ -164,6 +170,7 @@ class EditingController(QObject):
             (p.components_changed, self._on_components_changed),
             (p.sources_changed, self._on_sources_changed),
             (p.params_changed, self._on_params_changed),
+            (p.notes_changed, self._on_notes_changed),
         ]
 
     def _on_project_changed(self) -> None:
@@ -230,6 +237,10 @@ class EditingController(QObject):
     def _on_params_changed(self) -> None:
         self.refresh_score_outlines()
 
+    def _on_notes_changed(self) -> None:
+        self.refresh_score_outlines()
+        self.refresh_masks()
+
     def _on_display_changed(self, *_):
         self.refresh_masks("W")
         self.refresh_score_outlines()
@@ -249,7 +260,7 @@ class EditingController(QObject):
             id(p),
             tuple((c.pitch, c.kind, c.source) for c in p.components),
             p.score,
-            len(p.notes),
+            tuple(p.notes),
         )
         cached = self._references.get(target)
         if cached is None or cached[0] != key:

@@ -30,15 +30,18 @@ class FileController(QObject):
         self.params_pane = params_pane
         self.recent_menu = recent_menu
         self.project_io = None  # gui/project_io.ProjectIO, set once it is installed
+        self.aligner = None  # gui/alignment.AlignmentController: aligns an opened score in the background
         recent_menu.aboutToShow.connect(self.rebuild_recent_menu)
 
     def open_demo(self) -> bool:
         from demixer import demo_paths
 
         audio, score = demo_paths()
-        return self.open_audio(audio, score)
+        return self.open_audio(audio, score, align=False)  # the bundled score is aligned
 
-    def open_audio(self, path: str | os.PathLike[str], score: str | os.PathLike[str] | None = None) -> bool:
+    def open_audio(
+        self, path: str | os.PathLike[str], score: str | os.PathLike[str] | None = None, *, align: bool = True
+    ) -> bool:
         """Open a recording (and its score). On a bad file: a dialog, and the current project stays."""
         path = os.fspath(path)
         score = os.fspath(score) if score else None
@@ -54,7 +57,7 @@ class FileController(QObject):
             return False
         notes = None
         if score:
-            notes = self._read_notes(score, audio)
+            notes = self._read_notes(score, audio, clip=not (align and self.aligner is not None))
             if notes is None:
                 return False
         try:
@@ -72,7 +75,25 @@ class FileController(QObject):
         self.bench.status(
             f"Opened {Path(path).name}" + (f" with {Path(score).name}" if score else ""), 5000
         )
+        if score and align:
+            self._align(score, lambda: self._drop_score(project, audio, path))
         return True
+
+    def _align(self, score: str, revert) -> None:
+        """Synchronise the score just applied to the recording, in the background (gui/alignment.py):
+        kept when aligned already, warped as one undo step, or taken back off (``revert``) with a dialog
+        when it does not match."""
+        if self.aligner is not None:
+            self.aligner.align(score, revert=revert)
+
+    def _drop_score(self, project: Project, audio, path: str) -> None:
+        """The score did not match: the recording alone (if that project is still the open one)."""
+        if self.bench.project is not project:
+            return
+        try:
+            self.bench.set_project(self._make_project(audio, None, None, stft=project.stft, run=project.run))
+        except (InputError, ValueError) as exc:
+            self.bench.show_error("Cannot open the recording", path, str(exc))
 
     def open_score(self, path: str | os.PathLike[str]) -> bool:
         """Re-initialise the current recording from a score."""
@@ -80,7 +101,7 @@ class FileController(QObject):
         if self.bench.project is None:
             self.bench.show_error("Cannot open the score", path, "open a recording first")
             return False
-        notes = self._read_notes(path, self.bench.project.audio)
+        notes = self._read_notes(path, self.bench.project.audio, clip=self.aligner is None)
         if notes is None:
             return False
         p = self.bench.project
@@ -94,9 +115,12 @@ class FileController(QObject):
         self.bench.set_project(project)
         if p.audio.path:
             self.bench.add_recent(p.audio.path, path)
+        self._align(path, lambda: self.bench.set_project(p) if self.bench.project is project else None)
         return True
 
-    def _read_notes(self, score: str, audio) -> list | None:
+    def _read_notes(self, score: str, audio, *, clip: bool = True) -> list | None:
+        """The score's notes; ``clip``: cut to the recording (not when the score is to be aligned: at
+        its notated tempo it may run past the end of the recording)."""
         from demixer.io.score import clip_notes, read_score
 
         try:
@@ -104,6 +128,11 @@ class FileController(QObject):
         except InputError as exc:
             self.bench.show_error("Cannot open the score", exc.path, exc.reason)
             return None
+        if not clip and notes:
+            from demixer.engine.align import too_few_onsets
+
+            if not too_few_onsets(notes):  # it will be aligned; one too small to align is clipped as before
+                return notes
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
             self.bench.show_error(

@@ -31,6 +31,10 @@ from demixer.gui.overlays import PreviewOverlay, SelectionRect, log_rows_to_bins
 from demixer.model.paint import paint_edit, time_range_edit
 
 __all__ = [
+    "NOTES",
+    "ALIGN",
+    "SOURCE_BRUSH",
+    "V_TOOLS",
     "NAVIGATE",
     "BRUSH_ZERO",
     "BRUSH_ALLOW",
@@ -45,6 +49,12 @@ BRUSH_ZERO = "brush zero"
 BRUSH_ALLOW = "brush allow"
 RECT_ZERO = "rectangle zero"
 RECT_ALLOW = "rectangle allow"
+NOTES = "notes"
+ALIGN = "align"
+SOURCE_BRUSH = "source brush"
+#: tools that act on V only (their handlers are registered by gui/note_editor.py and gui/alignment.py;
+#: on W and H they navigate)
+V_TOOLS = (NOTES, ALIGN, SOURCE_BRUSH)
 #: name → (label, shortcut, tool tip)
 TOOLS: dict[str, tuple[str, str, str]] = {
     NAVIGATE: ("Navigate", "N", "Pan and zoom the panes (N)"),
@@ -52,6 +62,24 @@ TOOLS: dict[str, tuple[str, str, str]] = {
     BRUSH_ALLOW: ("Brush allow", "A", "Paint on W or H: allow the painted entries again (A)"),
     RECT_ZERO: ("Rect zero", "R", "Drag a rectangle on W or H: forbid it (R)"),
     RECT_ALLOW: ("Rect allow", "Shift+R", "Drag a rectangle on W or H: allow it (Shift+R)"),
+    NOTES: (
+        "Notes",
+        "E",
+        "Edit the score's notes on V: click selects, drag moves (time and pitch), drag the right end "
+        "resizes, double-click adds, Delete deletes; Alt+drag adds an alignment anchor (E)",
+    ),
+    ALIGN: (
+        "Align",
+        "L",
+        "Correct the alignment on V: drag a note (or any moment) to where it sounds; it becomes an anchor "
+        "and the score is re-warped through the anchors (L)",
+    ),
+    SOURCE_BRUSH: (
+        "Source brush",
+        "P",
+        "Paint a source on V in its colour (the source chosen in the tool bar): its components are "
+        "allowed there, the other sources' components forbidden (P)",
+    ),
 }
 BRUSH_MIN, BRUSH_MAX, BRUSH_DEFAULT = 1, 80, 6
 MIN_SELECTION_PX = 3.0
@@ -64,7 +92,9 @@ def tool_icon(name: str) -> QIcon:
     pm.fill(Qt.GlobalColor.transparent)
     p = QPainter(pm)
     p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-    if name == NAVIGATE:
+    if name in V_TOOLS:
+        _v_tool_icon(p, name)
+    elif name == NAVIGATE:
         pen = QPen(QColor("#d7dae0"), 2.6)
         p.setPen(pen)
         p.drawLine(16, 4, 16, 28)
@@ -90,6 +120,30 @@ def tool_icon(name: str) -> QIcon:
             p.drawLine(7, 25, 25, 7)
     p.end()
     return QIcon(pm)
+
+
+def _v_tool_icon(p: QPainter, name: str) -> None:
+    """Notes: three note bars; align: a bar with an arrow; source brush: a multicoloured disc."""
+    if name == NOTES:
+        p.setPen(QPen(QColor("#f4f4f4"), 1.6))
+        p.setBrush(QColor(76, 155, 232, 150))
+        for x, y, w in ((4, 20, 12), (12, 12, 14), (8, 4, 18)):
+            p.drawRect(x, y, w, 6)
+    elif name == ALIGN:
+        p.setPen(QPen(QColor("#f4f4f4"), 1.6))
+        p.setBrush(QColor(242, 142, 43, 150))
+        p.drawRect(4, 10, 10, 8)
+        pen = QPen(QColor("#ffd166"), 2.4)
+        p.setPen(pen)
+        p.drawLine(16, 14, 28, 14)
+        p.drawLine(28, 14, 23, 9)
+        p.drawLine(28, 14, 23, 19)
+        p.drawLine(4, 26, 28, 26)
+    else:
+        p.setPen(QPen(QColor("#f4f4f4"), 1.6))
+        for i, c in enumerate(("#4c9be8", "#f28e2b", "#59a14f")):
+            p.setBrush(QColor(c))
+            p.drawPie(5, 5, 22, 22, i * 120 * 16, 120 * 16)
 
 
 def _size_icon(larger: bool) -> QIcon:
@@ -140,6 +194,7 @@ class ToolController(QObject):
         self._rows_to_bins: tuple[object, np.ndarray] | None = None
         self.popup: QMenu | None = None
         self.strokes_pushed = 0
+        self.v_handlers: dict[str, object] = {}  # V_TOOLS name → handler with .v_event(pane, ev) -> bool
         self._build_actions()
         self._build_toolbar()
         self._panes = {}
@@ -234,10 +289,20 @@ class ToolController(QObject):
         self.window.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tb)
         self.toolbar = tb
 
+    def register_v_tool(self, name: str, handler) -> None:
+        """``handler.v_event(pane, event) -> bool`` gets V's viewport mouse events while tool ``name``
+        is active (True: taken); ``handler.tool_left()`` (optional) when another tool is chosen."""
+        if name not in V_TOOLS:
+            raise ValueError(f"{name!r} is not a V tool; one of {', '.join(V_TOOLS)}")
+        self.v_handlers[name] = handler
+
     def set_tool(self, name: str) -> None:
         if name not in TOOLS:
             raise ValueError(f"unknown tool {name!r}; one of {', '.join(TOOLS)}")
         self._cancel_stroke()
+        old = self.handler_of(self.tool)
+        if old is not None and self.tool != name and hasattr(old, "tool_left"):
+            old.tool_left()
         self.tool = name
         if not self.actions[name].isChecked():
             self.actions[name].setChecked(True)
@@ -250,6 +315,9 @@ class ToolController(QObject):
             ell.setVisible(False)
         self.bench.status(TOOLS[name][2], 4000)
         self.tool_changed.emit(name)
+
+    def handler_of(self, name: str):
+        return self.v_handlers.get(name)
 
     def set_brush_px(self, px: float) -> None:
         self.brush_px = float(min(max(px, BRUSH_MIN), BRUSH_MAX))
@@ -317,6 +385,13 @@ class ToolController(QObject):
             return False
         if self.tool == NAVIGATE or self.bench.project is None:
             return False
+        if self.tool in V_TOOLS:
+            handler = self.v_handlers.get(self.tool)
+            if target != "V" or handler is None:
+                return False  # W and H navigate
+            if t == QEvent.Type.MouseMove:
+                self._update_cursor(pane, target, self.scene_pos(pane, ev.position()))
+            return bool(handler.v_event(pane, ev))
         if t in (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick):
             if ev.button() != Qt.MouseButton.LeftButton:
                 return False
@@ -348,7 +423,9 @@ class ToolController(QObject):
 
     def _update_cursor(self, pane, target: str, scene: QPointF) -> None:
         ell = self.cursors[target]
-        brush = self.tool in (BRUSH_ZERO, BRUSH_ALLOW) and target != "V"
+        brush = (self.tool in (BRUSH_ZERO, BRUSH_ALLOW) and target != "V") or (
+            self.tool == SOURCE_BRUSH and target == "V"
+        )
         if not brush or not pane.vb.sceneBoundingRect().contains(scene):
             ell.setVisible(False)
             return

@@ -242,6 +242,7 @@ def snapshot_project(
             "notes": project.notes,
             "runs": project.runs,
             "run_counter": project.run_counter,
+            "alignment": getattr(project, "score_alignment", None),
             "origin": None if origin is None else os.path.abspath(os.fspath(origin)),
         }
     )
@@ -706,6 +707,11 @@ def _check_meta(meta: dict) -> dict:
     _want(len(set(names)) == len(names), "sources", "a list of distinct names", f"{len(names)} names")
     runs = typed["runs"]
     counter = len(runs) if typed["run_counter"] is None else typed["run_counter"]
+    alignment = typed["alignment"]
+    if alignment is not None:
+        n_notes = len(typed["notes"])
+        _want(len(alignment.score_notes) == n_notes, "alignment.score_notes",
+              f"a list of {n_notes} notes (one per note)", len(alignment.score_notes))
     out = dict(meta)
     out.setdefault("audio", audio)
     out["_"] = {
@@ -716,6 +722,7 @@ def _check_meta(meta: dict) -> dict:
         "components": typed["components"],
         "sources": typed["sources"],
         "notes": typed["notes"],
+        "alignment": alignment,
         "runs": runs,
         "run_counter": counter,
     }
@@ -955,6 +962,9 @@ def load_project(
     except ValueError as e:
         raise InputError(shown, _one_line(e)) from None
     project.W_E = arrays.get("W_E")
+    if typed.get("alignment") is not None:  # the warp itself is recomputed when the window opens it
+        al = typed["alignment"]
+        project.score_alignment = al.with_(score_notes=tuple(al.score_notes), anchors=tuple(al.anchors))
     project.runs = [
         RunRecord(**r, losses=[float(x) for x in arrays[f"loss_{i}"]]) for i, r in enumerate(typed["runs"])
     ]

@@ -171,6 +171,25 @@ def _onset_policy(v: Any, where: str, f: Field) -> Any:
     return v
 
 
+def _anchors(v: Any, where: str, f: Field) -> tuple:
+    """User anchors of a synchronised score: ``[[score_s, audio_s], …]``, finite, ≥ 0, increasing in
+    both times (the warp passes through each), at most ``f.hi`` of them."""
+    want(isinstance(v, list), where, "a list of [score seconds, audio seconds]", v)
+    if f.hi is not None:
+        want(len(v) <= f.hi, where, f"a list of at most {int(f.hi):,} anchors", f"{len(v):,} anchors")
+    out = []
+    for i, a in enumerate(v):
+        ok = isinstance(a, list) and len(a) == 2 and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0 for x in a
+        )
+        want(ok, f"{where}[{i}]", "[score seconds, audio seconds]", a)
+        out.append((float(a[0]), float(a[1])))
+    out.sort()
+    want(all(b[0] > a[0] and b[1] > a[1] for a, b in zip(out, out[1:], strict=False)), where,
+         "anchors increasing in both times", f"{len(out)} anchors")
+    return tuple(out)
+
+
 def _dump_onset_policy(v: Any) -> Any:
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
@@ -189,6 +208,7 @@ _CHECKS: dict[str, Callable[[Any, str, Field], Any]] = {
     "bool_or_str": _bool_or_str,
     "window": _window,
     "onset_policy": _onset_policy,
+    "anchors": _anchors,
 }
 
 
@@ -299,6 +319,8 @@ def _dump_value(v: Any, f: Field) -> Any:
         return f.table.dump(v) if f.table is not None else v
     if f.kind == "list":
         return [f.table.dump(x) for x in v] if f.table is not None else list(v)
+    if f.kind == "anchors":
+        return [[float(a), float(b)] for a, b in v]
     if isinstance(v, np.generic):
         v = v.item()
     if f.kind == "int":
@@ -411,6 +433,15 @@ RUN_RECORD = Table(
     ),
     cls=RunRecord,  # checked into dicts: the loss curve comes from the arrays
 )
+#: A score synchronised to the recording (DESIGN.md §2.5b): its notes in score time, one per
+#: ``notes`` entry, and the user's anchors; the warp is recomputed from them when the project opens.
+ALIGNMENT = Table(
+    (
+        Field("score_notes", "list", table=NOTE, hi=MAX_SCORE_NOTES, required=True),
+        Field("anchors", "anchors", hi=10_000, default=()),
+    ),
+    cls="demixer.model.score_edits:ScoreAlignment",
+)
 PROJECT = Table(
     (
         Field("schema_version", "int", lo=0, required=True),
@@ -428,6 +459,7 @@ PROJECT = Table(
         Field("notes", "list", table=NOTE, hi=MAX_SCORE_NOTES, default=[]),
         Field("runs", "list", table=RUN_RECORD, hi=MAX_RUNS, default=[]),
         Field("run_counter", "int", lo=0, hi=10**9, default=None),
+        Field("alignment", "obj", table=ALIGNMENT, null=True, default=None),
         _name("origin", null=True, default=None, max_len=MAX_PATH_CHARS),
     )
 )

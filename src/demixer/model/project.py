@@ -217,11 +217,14 @@ class Project:
         self.runs_changed = Signal("runs_changed")
         self.audio_changed = Signal("audio_changed")
         self.params_changed = Signal("params_changed")
+        self.notes_changed = Signal("notes_changed")  # the score's notes (or its alignment) changed
 
         self.audio = audio
         self.analysis = analysis
         self.notes: list[Note] = list(notes)
         self.score_path = score_path
+        #: a score synchronised to the recording (model.score_edits.ScoreAlignment) or None
+        self.score_alignment = None
         if stft is None:
             stft = getattr(analysis, "params", None)
         if stft is None:
