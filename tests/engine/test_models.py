@@ -23,7 +23,7 @@ def test_the_list_says_what_each_model_can_do():
 
 def test_other_layers_read_the_same_names():
     assert job.MODELS == model_labels()  # the window's combo box (until it reads engine.models)
-    assert MODEL_NAMES == model_names()  # the document's check (model/ is below engine/: a copy, kept equal)
+    assert MODEL_NAMES == model_names()  # the document validates with the same one list (core.models)
 
 
 @pytest.mark.parametrize("make", [lambda: model_info("nmf-is"), lambda: RunParams(model="nmf-is")])

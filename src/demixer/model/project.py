@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from demixer.core.constraints import ComponentInfo, ScoreInit, ScoreParams
+from demixer.core.models import model_info, model_names
 from demixer.core.nmf import random_init
 from demixer.core.notes import Note, pitch_name
 from demixer.model.signals import Signal
@@ -58,7 +59,7 @@ __all__ = [
 
 RESIDUAL = "residual"
 #: The model names a run may use (the engine's ``MODELS`` keys).
-MODEL_NAMES: tuple[str, ...] = ("nmf", "nmf-kl", "nae", "nae-pgd")
+MODEL_NAMES: tuple[str, ...] = model_names()  # the one list: demixer.core.models
 #: The most iterations a run may have (the Parameters dock's spin box; the project loader's cap).
 MAX_ITER = 100_000
 #: Source colours in order of appearance (colour-blind friendly, readable on a dark background).
@@ -426,7 +427,7 @@ class Project:
     def run_inputs(self) -> dict[str, Any]:
         """Keyword arguments of an engine ``JobSpec`` for a run from the current state with ``self.run``."""
         W_E0 = None
-        if self.run.model in ("nae", "nae-pgd") and self.W_E is not None:
+        if model_info(self.run.model).encoder and self.W_E is not None:
             W_E0 = self.W_E
         return dict(
             V=self.V,
