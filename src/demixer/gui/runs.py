@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
+
 from PySide6.QtCore import QObject
 
 from demixer.engine.fit import Fit, FitState, project_settings
@@ -173,9 +175,18 @@ class RunManager(QObject):
             elapsed=snap.elapsed,
         )
         self.loss_pane.end_live(record.id)
-        # One undo step: the factors, the run, and the region the fit's last stage fitted H in (a staged
-        # fit's aligned notes: without it a later warm Run would zero what the alignment moved).
-        allow_H = result.allow_H if result is not None else None
+        # One undo step: the factors, the run and — only where a staged fit's aligned notes reach beyond
+        # the project's activation mask — that much more mask, so H stays 0 wherever the mask is and a
+        # later Run keeps what the alignment found. The mask is never narrowed to the fit's own region:
+        # MU keeps zeros at zero, so that would change no later fit, but it would show every cell the
+        # aligned notes left out as painted on the H overlay and make later fits read it as a user edit.
+        allow_H = None
+        if result is not None:
+            p = self.bench.project
+            grow = (np.asarray(snap.H) > 0) & ~p.allow_H
+            if grow.any():
+                allow_H = p.allow_H | grow
+                log.info("run %s: activation mask grown by %d cells (aligned notes)", ctrl.label, int(grow.sum()))
         self.bench.undo.push(
             ApplyRunResult(snap.W, snap.H, snap.W_E, record, text=f"run {record.label}", allow_H=allow_H)
         )
