@@ -84,7 +84,7 @@ def test_the_ui_says_which_mode_runs_and_why(window, qtbot, run_to_end):
     window.run_started.connect(lambda ctrl: ctrl.snapshot.connect(lambda c, ds: fmt.append(window.progress.format())))
     run_to_end(window, n_iter=8)
     assert MODE_TEXT["staged"] in texts[-1]
-    assert any(f.startswith("scout") for f in fmt) and any(f.startswith("templates") for f in fmt)
+    assert any(f.startswith("1/3 scout") for f in fmt) and any(f.startswith("2/3 templates") for f in fmt)
     assert "iteration 8/8" in window.run_label.text() or "finished" in window.run_label.text()
     run_to_end(window, n_iter=3)  # a second Run refines
     assert MODE_TEXT["warm"] in texts[-1] and "(" not in texts[-1].split(MODE_TEXT["warm"])[1][:2]

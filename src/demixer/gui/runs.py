@@ -93,7 +93,7 @@ class RunManager(QObject):
         self.loss_pane.begin_live(label, ctrl.n_iter)
         self.progress.setRange(0, max(1, ctrl.n_iter))
         self.progress.setValue(0)
-        self.progress.setFormat("%p %")
+        self.progress.setFormat("%p%")
         self.progress.setVisible(True)
         self.run_label.setText(f"{label}: {self.mode_text(fit)} — starting…")
         self.run_label.setToolTip(self.mode_text(fit))
@@ -148,15 +148,12 @@ class RunManager(QObject):
         loss = self.loss_pane.live_losses[-1] if self.loss_pane.live_losses else float("nan")
         eta_text = f" · ETA {eta:.1f} s" if math.isfinite(eta) and not snap.done else ""
         stage = STAGE_TEXT.get(snap.stage, snap.stage)
-        if snap.n_stages > 1:  # staged: which stage, and how far within it
-            self.progress.setFormat(f"{stage} ({snap.stage_index + 1}/{snap.n_stages}) %p %")
-            where = f"{stage} {snap.stage_iteration}/{snap.stage_n_iter} · "
+        if snap.n_stages > 1:  # staged: the stage and how far within it (overall: the progress bar)
+            self.progress.setFormat(f"{snap.stage_index + 1}/{snap.n_stages} {stage.split(' ')[0]} %p%")
+            where = f"{stage} {snap.stage_iteration}/{snap.stage_n_iter}"
         else:
-            where = ""
-        self.run_label.setText(
-            f"{ctrl.label}: {where}iteration {snap.iteration}/{snap.n_iter} · {rate:.1f} it/s{eta_text}"
-            f" · loss {loss:.4g}"
-        )
+            where = f"iteration {snap.iteration}/{snap.n_iter}"
+        self.run_label.setText(f"{ctrl.label}: {where} · {rate:.1f} it/s{eta_text} · loss {loss:.4g}")
         if snap.done:
             self._finish_run(ctrl, ds)
 
