@@ -70,7 +70,8 @@ def main() -> int:
         (group, pitch), own = max(counts.items(), key=lambda kv: len(kv[1]))
         r = next(i for i, c in enumerate(p.components) if (c.kind, c.pitch, c.source) == ("pitch", pitch, group))
         own = sorted(own, key=lambda n: n.onset)
-        gaps = [(a.offset + 0.05, b.onset - 0.05) for a, b in zip(own, own[1:], strict=False) if b.onset - a.offset > 0.2]
+        gaps = [(a.offset + 0.05, b.onset - 0.05)
+                for a, b in zip(own, own[1:], strict=False) if b.onset - a.offset > 0.2]
         t0, t1 = max(gaps, key=lambda g: g[1] - g[0])
         mask = np.zeros(p.allow_H.shape, bool)
         mask[r, (p.analysis.times >= t0) & (p.analysis.times <= t1)] = True

@@ -81,8 +81,8 @@ def main() -> int:
                 sdr_w = mean_sdr(piece / "stems", out_w, env)
                 sdr_c = mean_sdr(piece / "stems", out_c, env)
                 worst = max(worst, abs(sdr_w - sdr_c))
-                print(f"{piece.name:<26}{score:<11}{sdr_w:8.2f}{sdr_c:8.2f}{sdr_w - sdr_c:+7.2f}{cpu_w:11.2f}{cpu_c:11.2f}",
-                      flush=True)
+                print(f"{piece.name:<26}{score:<11}{sdr_w:8.2f}{sdr_c:8.2f}{sdr_w - sdr_c:+7.2f}"
+                      f"{cpu_w:11.2f}{cpu_c:11.2f}", flush=True)
     ok = worst <= 0.1
     print(f"{'PASS' if ok else 'FAIL'}: largest |window − CLI| = {worst:.3f} dB (target ≤ 0.1)")
     return 0 if ok else 1

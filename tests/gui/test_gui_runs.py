@@ -179,8 +179,8 @@ def test_live_panes_repaint_at_most_ten_times_a_second(window, run_to_end):
     # a 100 ms repeating timer picks the newest snapshot; the final one is painted at once
     span = record.elapsed + 0.2
     assert 1 <= t.size <= 10 * span + 2
-    if t.size > 3:
-        assert np.mean(np.diff(t[:-1])) >= 0.095
+    if t.size > 3:  # the median: one tick late under load is followed by a short catch-up gap
+        assert np.median(np.diff(t[:-1])) >= 0.095  # snapshots come at 20 Hz: painting each would be 0.05
 
 
 CLOSE_MID_RUN = textwrap.dedent(

@@ -16,7 +16,6 @@ import logging
 import math
 
 import numpy as np
-
 from PySide6.QtCore import QObject
 
 from demixer.engine.fit import Fit, FitState, project_settings
@@ -189,7 +188,9 @@ class RunManager(QObject):
         )
         self.progress.setVisible(False)
         how = {"cancelled": "cancelled after", "converged": "converged after"}.get(snap.stopped, "finished:")
-        where = f" (in {STAGE_TEXT.get(snap.stage, snap.stage)})" if snap.stopped == "cancelled" and snap.n_stages > 1 else ""
+        where = ""
+        if snap.stopped == "cancelled" and snap.n_stages > 1:
+            where = f" (in {STAGE_TEXT.get(snap.stage, snap.stage)})"
         self.run_label.setText(
             f"{record.label} {how} {snap.iteration} iterations{where} in {snap.elapsed:.1f} s ({snap.rate:.1f} it/s)"
         )
