@@ -22,8 +22,16 @@ def test_the_list_says_what_each_model_can_do():
 
 
 def test_other_layers_read_the_same_names():
-    assert job.MODELS == model_labels()  # the window's combo box (until it reads engine.models)
+    assert job.MODELS == model_labels()  # kept for scripts; the window's combo box reads engine.models
     assert MODEL_NAMES == model_names()  # the document validates with the same one list (core.models)
+
+
+def test_the_documents_run_defaults_are_the_separation_defaults():
+    """A project's run parameters (model/, below the engine) default to what `demixer separate` uses, so
+    the window's Run and export match the command line (the mask exponent once differed: 1.0 vs 1.5)."""
+    r, s = RunParams(), SeparationSettings()
+    assert (r.model, r.n_iter, r.seed, r.alpha, r.compress, r.normalize) == (
+        s.model, s.n_iter, s.seed, s.alpha, s.compress, s.normalize)
 
 
 @pytest.mark.parametrize("make", [lambda: model_info("nmf-is"), lambda: RunParams(model="nmf-is")])

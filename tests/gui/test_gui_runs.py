@@ -85,10 +85,11 @@ def test_runs_overlay_and_can_be_cleared_from_the_plot(window, run_to_end):
 
 
 def test_cancel_stops_within_an_iteration_and_keeps_the_last_state(window, qtbot, capfd):
+    # a warm run (one joint fit); the staged fit's stages: test_gui_fit.py
     p = window.project
     W0 = p.W.copy()
     with qtbot.waitSignal(window.run_finished, timeout=60_000) as blocker:
-        ctrl = window.start_run(n_iter=LONG)
+        ctrl = window.start_run(n_iter=LONG, mode="warm")
         _wait_for_snapshots(qtbot, ctrl, 2)
         assert window.act_cancel.isEnabled()
         window.act_cancel.trigger()
@@ -154,16 +155,12 @@ def test_an_exception_in_the_worker_is_shown_and_leaves_the_project_as_before(wi
     box.close()
 
 
-def test_bad_run_settings_are_refused_before_a_thread_starts(window):
-    window.project.run_inputs = lambda: {
-        "V": window.project.V,
-        "W0": np.ones((3, 3)),
-        "H0": np.ones((3, 3)),
-        "model": "nmf",
-        "n_iter": 3,
-    }
-    assert window.start_run() is None
+@pytest.mark.parametrize("kwargs", [{"n_iter": -1}, {"model": "nmf-is"}, {"mode": "joint"}])
+def test_bad_run_settings_are_refused_before_a_thread_starts(window, kwargs):
+    label = window.run_label.text()
+    assert window.start_run(**kwargs) is None
     assert window.run_ctrl is None and window.last_dialog is not None
+    assert window.project.run_counter == 0 and window.run_label.text() == label
     window.last_dialog.close()
 
 
@@ -182,8 +179,8 @@ def test_live_panes_repaint_at_most_ten_times_a_second(window, run_to_end):
     # a 100 ms repeating timer picks the newest snapshot; the final one is painted at once
     span = record.elapsed + 0.2
     assert 1 <= t.size <= 10 * span + 2
-    if t.size > 3:
-        assert np.mean(np.diff(t[:-1])) >= 0.095
+    if t.size > 3:  # the median: one tick late under load is followed by a short catch-up gap
+        assert np.median(np.diff(t[:-1])) >= 0.095  # snapshots come at 20 Hz: painting each would be 0.05
 
 
 CLOSE_MID_RUN = textwrap.dedent(

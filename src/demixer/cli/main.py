@@ -1,6 +1,7 @@
 """The ``demixer`` command: the workbench window by default, sub-commands for headless work.
 
-    demixer [FILE] [--score SCORE] [--demo] [--run] [--screenshot PNG]   open the window
+    demixer [FILE] [--score SCORE] [--demo] [--run] [--screenshot PNG] [--export-stems DIR]
+                                                                         open the window
     demixer separate MIX --score SCORE [--out DIR] ...                   write one file per source
     demixer align MIX --score SCORE [--out aligned.csv]                  the score in the recording's time
     demixer separate MIX [--voices N | --hands | --hpss] ...             no score: a drafted one, or HPSS
@@ -136,6 +137,8 @@ def _gui_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="open the bundled demo piece")
     p.add_argument("--run", action="store_true", help="start a run with the default model after opening")
     p.add_argument("--screenshot", metavar="PNG", help="after opening (and the run), save a PNG of the window and exit")
+    p.add_argument("--export-stems", metavar="DIR",
+                   help="after opening (and the run), write the sources as File → Export does (WAV) and exit")
     p.add_argument("--version", action="version", version="demixer 0.1.0")
     return p
 
@@ -388,6 +391,8 @@ def cmd_gui(argv: list[str]) -> int:
     for path in (args.file, args.score):
         if path and not os.path.exists(path):
             return _fail(f"{path}: file not found")
+    if args.export_stems and os.path.exists(args.export_stems) and not os.path.isdir(args.export_stems):
+        return _fail(f"{args.export_stems}: not a folder")
     try:
         from demixer.gui.app import run_app
     except ImportError as exc:  # the GUI stack is missing or broken: say so in one line

@@ -5,6 +5,10 @@ demixer FILE [--score SCORE]     a recording (and its score)
 demixer --demo --run --screenshot out.png
                                  open the demo, run the default model to the end, save a PNG of the
                                  whole window and exit (0 on success, 2 on a bad file or failed run)
+demixer MIX --score SCORE --run --export-stems DIR
+                                 open the recording and its score, Run (the staged fit from the score,
+                                 as `demixer separate`), write the sources as File → Export does, exit
+                                 (0 on success; one line on stderr and 2 on a bad file or failed run)
 """
 
 from __future__ import annotations
@@ -69,10 +73,12 @@ def run_app(args) -> int:
     from demixer.gui.main_window import MainWindow  # after the QApplication exists
 
     screenshot = getattr(args, "screenshot", None)
+    export_dir = getattr(args, "export_stems", None)
+    scripted = bool(screenshot or export_dir)  # errors on stderr, exit when done
     log_file = setup_logging()
     logging.getLogger("demixer").info("start (log %s)", log_file)
-    hook = ExceptionHook(scripted=bool(screenshot), on_fatal=lambda: finish(EXIT_FAILED)).install()
-    win = MainWindow(scripted=bool(screenshot))
+    hook = ExceptionHook(scripted=scripted, on_fatal=lambda: finish(EXIT_FAILED)).install()
+    win = MainWindow(scripted=scripted)
     status = {"code": EXIT_OK}
 
     def finish(code: int) -> None:
@@ -82,35 +88,39 @@ def run_app(args) -> int:
 
     def shoot() -> None:
         app.processEvents()
-        ok = win.grab().save(screenshot)
-        if not ok:
-            print(f"demixer: error: {screenshot}: cannot write the PNG", file=sys.stderr)
+        ok = True
+        if export_dir:  # exactly what File → Export → Sources as WAV writes (errors already on stderr)
+            ok = win.audition.exporter.export_stems(export_dir, "wav") is not None
+        if ok and screenshot:
+            ok = win.grab().save(screenshot)
+            if not ok:
+                print(f"demixer: error: {screenshot}: cannot write the PNG", file=sys.stderr)
         finish(EXIT_OK if ok else EXIT_FAILED)
 
     def after_run(record) -> None:
-        if screenshot:
+        if scripted:
             QTimer.singleShot(150, shoot)
 
     def on_failed(_msg: str) -> None:
-        if screenshot:
+        if scripted:
             finish(EXIT_FAILED)
 
     def load() -> None:
-        if not screenshot and win.project_io.offer_recovery():  # autosaved edits left by a crash
+        if not scripted and win.project_io.offer_recovery():  # autosaved edits left by a crash
             return
         file = getattr(args, "file", None)
         score = getattr(args, "score", None)
         ok = win.open_audio(file, score) if file else win.open_demo()
         if not ok:
-            if screenshot:
+            if scripted:
                 finish(EXIT_FAILED)
             return
         if getattr(args, "run", False):
             win.run_finished.connect(after_run)
             win.run_failed.connect(on_failed)
-            if win.start_run() is None and screenshot:
+            if win.start_run() is None and scripted:
                 finish(EXIT_FAILED)
-        elif screenshot:
+        elif scripted:
             QTimer.singleShot(150, shoot)
 
     win.show()

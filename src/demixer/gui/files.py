@@ -153,7 +153,10 @@ class FileController(QObject):
         from demixer.engine.separation import SeparationSettings
 
         base = SeparationSettings()
-        run = run or RunParams(model=base.model, n_iter=base.n_iter, seed=base.seed)
+        run = run or RunParams(  # as `demixer separate`: every run default from SeparationSettings
+            model=base.model, n_iter=base.n_iter, seed=base.seed, alpha=base.alpha, compress=base.compress,
+            normalize=base.normalize,
+        )
         settings = base.with_(
             stft=stft or base.stft,
             score=score or base.score,

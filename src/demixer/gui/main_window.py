@@ -311,8 +311,8 @@ class MainWindow(QMainWindow):
     def recent_files(self) -> list[tuple[str, str | None]]:
         return self.files.recent_files()
 
-    def start_run(self, model: str | None = None, n_iter: int | None = None):
-        return self.runs.start_run(model, n_iter)
+    def start_run(self, model: str | None = None, n_iter: int | None = None, mode: str | None = None):
+        return self.runs.start_run(model, n_iter, mode)
 
     def cancel_run(self) -> None:
         self.runs.cancel_run()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QComboBox,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from demixer.core.constraints import ScoreParams, default_onset_policy
-from demixer.engine.job import MODELS
+from demixer.engine.models import ALL_MODELS
 from demixer.model.project import MAX_ITER, RunParams  # MAX_ITER: the spin box's and the loader's cap
 
 if TYPE_CHECKING:
@@ -122,9 +122,14 @@ class ParametersPane(QWidget):
 
         run_box, f = _form_box("Run")
         self.model = QComboBox()
-        for key, label in MODELS.items():
-            self.model.addItem(label, key)
-        self.model.setToolTip("NMF by multiplicative updates (Euclidean or KL), or a nonnegative autoencoder")
+        for i, m in enumerate(ALL_MODELS):  # the one model list (engine/models.py)
+            self.model.addItem(m.label, m.name)
+            can = "staged fit from the score on the first Run" if m.staged else "no staged fit: every Run refines"
+            self.model.setItemData(i, f"{m.summary}; {can}", Qt.ItemDataRole.ToolTipRole)
+        self.model.setToolTip(
+            "NMF by multiplicative updates (Euclidean or KL), or a nonnegative autoencoder. With a score, the "
+            "first Run is the staged fit (as demixer separate); later Runs refine from the current state"
+        )
         self.n_iter = _spin(1, MAX_ITER, run0.n_iter, tip="Iterations of the next run")
         self.seed = _spin(0, 2**31 - 1, run0.seed, tip="Seed for random initialisations (recordings without a score)")
         f.addRow("model", self.model)

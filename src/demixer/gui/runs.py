@@ -1,6 +1,10 @@
-"""Runs of the open project (DESIGN.md §3): start, cancel, show progress, apply the result as one
-undo step. The job runs in a :class:`~demixer.gui.worker.RunController`; the live factors are painted
-by the workbench's display from the newest snapshot.
+"""Runs of the open project (DESIGN.md §3, §4): start, cancel, show progress, apply the result as one
+undo step. A Run is the engine's one fit (:class:`demixer.engine.fit.Fit`, DESIGN.md §2.5c), the same
+that ``demixer separate`` runs: the first Run of a project asks for the staged fit from the score
+(scout and align → templates → activations; it runs warm when it cannot, and says why), later Runs
+refine warm from the current state. The fit runs in a :class:`~demixer.gui.worker.RunController`; the
+live factors (on the project's grid in every stage) are painted by the workbench's display from the
+newest snapshot; the status line and the progress bar show the mode and the stage.
 
 A run that is replaced (a new run, a new project) is *abandoned*: cancelled, its remaining snapshots
 dropped, its thread kept in ``retired`` until it ends. Only the current run's result is applied.
@@ -11,15 +15,28 @@ from __future__ import annotations
 import logging
 import math
 
+import numpy as np
 from PySide6.QtCore import QObject
 
-from demixer.engine.job import MODELS, JobSpec
+from demixer.engine.fit import Fit, FitState, project_settings
+from demixer.engine.models import model_info
 from demixer.gui.factors_view import MODE_V
-from demixer.gui.worker import DisplaySnapshot, RunController
+from demixer.gui.worker import SNAPSHOT_RATE, DisplaySnapshot, RunController
 from demixer.model.edits import ApplyRunResult
 from demixer.model.project import RunRecord
 
-__all__ = ["RunManager"]
+__all__ = ["RunManager", "MODE_TEXT", "STAGE_TEXT"]
+
+#: what the status line says a mode does
+MODE_TEXT = {"staged": "staged fit from the score", "warm": "refining from the current state"}
+#: the stages as the status line and the progress bar name them
+STAGE_TEXT = {
+    "sync": "synchronising",
+    "scout": "scout (finer grid)",
+    "templates": "templates",
+    "activations": "activations",
+    "joint": "W and H",
+}
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +57,31 @@ class RunManager(QObject):
         c = self.run_ctrl
         return c is not None and c.is_running() and not c.applied
 
-    def start_run(self, model: str | None = None, n_iter: int | None = None) -> RunController | None:
-        """Start a run of the project's model (or ``model``) for its iterations (or ``n_iter``) from the
-        current W, H. A run already going is cancelled and its result dropped."""
+    def start_run(
+        self, model: str | None = None, n_iter: int | None = None, mode: str | None = None
+    ) -> RunController | None:
+        """Start a Run of the project's model (or ``model``) for its iterations (or ``n_iter``). ``mode``
+        None: the first Run of a project asks for the staged fit from the score, later Runs refine warm
+        from the current W, H (``"staged"`` / ``"warm"`` force one). A run already going is cancelled and
+        its result dropped."""
         p = self.bench.project
         if p is None:
             return None
         self.abandon()
-        inputs = p.run_inputs()
-        if model is not None:
-            inputs["model"] = model
-            if model not in ("nae", "nae-pgd"):
-                inputs["W_E0"] = None
-        if n_iter is not None:
-            inputs["n_iter"] = int(n_iter)
-        label = p.next_run_label(MODELS.get(inputs["model"], inputs["model"]))
         try:
-            spec = JobSpec(**inputs, label=label)
-            ctrl = RunController(spec, self, tasks=self.bench.tasks)
+            changes = {}
+            if model is not None:
+                changes["model"] = model
+            if n_iter is not None:
+                changes["n_iter"] = int(n_iter)
+            settings = project_settings(p).with_(**changes)
+            info = model_info(settings.model)
+            if mode is None:
+                mode = "staged" if not p.runs else "warm"
+            fit = Fit(p.analysis, p.notes or None, settings, FitState.from_project(p), mode, max_rate=SNAPSHOT_RATE)
+            label = p.next_run_label(info.label + (", staged" if fit.mode == "staged" else ""))
+            ctrl = RunController(fit, self, tasks=self.bench.tasks, label=label, model=settings.model,
+                                 n_iter=fit.n_iter)
         except Exception as exc:  # bad settings: say so, change nothing
             self.bench.show_error("Cannot start the run", p.title, f"{type(exc).__name__}: {exc}")
             return None
@@ -65,23 +89,33 @@ class RunManager(QObject):
         ctrl.failed.connect(self._on_run_failed)
         ctrl.finished.connect(self._on_run_thread_finished)
         self.run_ctrl = ctrl
-        self.loss_pane.begin_live(label, spec.n_iter)
-        self.progress.setRange(0, max(1, spec.n_iter))
+        self.loss_pane.begin_live(label, ctrl.n_iter)
+        self.progress.setRange(0, max(1, ctrl.n_iter))
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
         self.progress.setVisible(True)
-        self.run_label.setText(f"{label}: starting…")
-        log.info("run %s started: %s, %d iterations", label, spec.model, spec.n_iter)
+        self.run_label.setText(f"{label}: {self.mode_text(fit)} — starting…")
+        self.run_label.setToolTip(self.mode_text(fit))
+        log.info("run %s started: %s, %d iterations, %s%s", label, settings.model, ctrl.n_iter, fit.mode,
+                 f" ({fit.reason})" if fit.reason else "")
         ctrl.start()
         self.display.begin_live()
         self.bench.actions_changed.emit()
         self.bench.run_started.emit(ctrl)
         return ctrl
 
+    @staticmethod
+    def mode_text(fit) -> str:
+        """What a fit does, in words: "staged fit from the score", or "refining from the current state"
+        with the reason when a staged fit was asked for and cannot run."""
+        text = MODE_TEXT[fit.mode]
+        return f"{text} ({fit.reason})" if fit.reason else text
+
     def cancel_run(self) -> None:
         """Stop the run after the current iteration; its last state is applied as one undo step."""
         if self.running():
             self.run_ctrl.cancel()
-            self.run_label.setText(f"{self.run_ctrl.spec.label}: cancelling…")
+            self.run_label.setText(f"{self.run_ctrl.label}: cancelling…")
 
     def abandon(self) -> None:
         """Cancel the current run without applying its result (a new run or a new project replaces it)."""
@@ -92,7 +126,7 @@ class RunManager(QObject):
         ctrl.cancel()
         if ctrl.is_running():
             self.retired.append(ctrl)
-        log.info("run %s abandoned", ctrl.spec.label)
+        log.info("run %s abandoned", ctrl.label)
         self.display.end_live()
         self.loss_pane.discard_live()
         self.progress.setVisible(False)
@@ -112,10 +146,13 @@ class RunManager(QObject):
         eta = (snap.n_iter - snap.iteration) / rate if rate > 0 else float("nan")
         loss = self.loss_pane.live_losses[-1] if self.loss_pane.live_losses else float("nan")
         eta_text = f" · ETA {eta:.1f} s" if math.isfinite(eta) and not snap.done else ""
-        self.run_label.setText(
-            f"{ctrl.spec.label}: iteration {snap.iteration}/{snap.n_iter} · {rate:.1f} it/s{eta_text}"
-            f" · loss {loss:.4g}"
-        )
+        stage = STAGE_TEXT.get(snap.stage, snap.stage)
+        if snap.n_stages > 1:  # staged: the stage and how far within it (overall: the progress bar)
+            self.progress.setFormat(f"{snap.stage_index + 1}/{snap.n_stages} {stage.split(' ')[0]} %p%")
+            where = f"{stage} {snap.stage_iteration}/{snap.stage_n_iter}"
+        else:
+            where = f"iteration {snap.iteration}/{snap.n_iter}"
+        self.run_label.setText(f"{ctrl.label}: {where} · {rate:.1f} it/s{eta_text} · loss {loss:.4g}")
         if snap.done:
             self._finish_run(ctrl, ds)
 
@@ -124,20 +161,38 @@ class RunManager(QObject):
         self.display.repaint_timer.stop()
         self.display.paint_pending()
         snap = ds.snap
+        result = ctrl.result
         record = RunRecord(
-            label=ctrl.spec.label,
-            model=ctrl.spec.model,
+            label=ctrl.label,
+            model=ctrl.model,
             losses=list(ctrl.losses),
             n_iter=snap.iteration,
             stopped=snap.stopped or "finished",
             elapsed=snap.elapsed,
         )
         self.loss_pane.end_live(record.id)
-        self.bench.undo.push(ApplyRunResult(snap.W, snap.H, snap.W_E, record, text=f"run {record.label}"))
+        # One undo step: the factors, the run and — only where a staged fit's aligned notes reach beyond
+        # the project's activation mask — that much more mask, so H stays 0 wherever the mask is and a
+        # later Run keeps what the alignment found. The mask is never narrowed to the fit's own region:
+        # MU keeps zeros at zero, so that would change no later fit, but it would show every cell the
+        # aligned notes left out as painted on the H overlay and make later fits read it as a user edit.
+        allow_H = None
+        if result is not None:
+            p = self.bench.project
+            grow = (np.asarray(snap.H) > 0) & ~p.allow_H
+            if grow.any():
+                allow_H = p.allow_H | grow
+                log.info("run %s: activation mask grown by %d cells (aligned notes)", ctrl.label, int(grow.sum()))
+        self.bench.undo.push(
+            ApplyRunResult(snap.W, snap.H, snap.W_E, record, text=f"run {record.label}", allow_H=allow_H)
+        )
         self.progress.setVisible(False)
         how = {"cancelled": "cancelled after", "converged": "converged after"}.get(snap.stopped, "finished:")
+        where = ""
+        if snap.stopped == "cancelled" and snap.n_stages > 1:
+            where = f" (in {STAGE_TEXT.get(snap.stage, snap.stage)})"
         self.run_label.setText(
-            f"{record.label} {how} {snap.iteration} iterations in {snap.elapsed:.1f} s ({snap.rate:.1f} it/s)"
+            f"{record.label} {how} {snap.iteration} iterations{where} in {snap.elapsed:.1f} s ({snap.rate:.1f} it/s)"
         )
         log.info("run %s %s after %d iterations", record.label, record.stopped, snap.iteration)
         self.bench.actions_changed.emit()
@@ -146,11 +201,11 @@ class RunManager(QObject):
     def _on_run_failed(self, ctrl: RunController, message: str, details: str) -> None:
         if ctrl is not self.run_ctrl:
             return
-        log.error("run %s failed: %s\n%s", ctrl.spec.label, message, details)
+        log.error("run %s failed: %s\n%s", ctrl.label, message, details)
         self.display.end_live()
         self.loss_pane.discard_live()
         self.progress.setVisible(False)
-        self.run_label.setText(f"{ctrl.spec.label} failed")
+        self.run_label.setText(f"{ctrl.label} failed")
         p = self.bench.project
         if p is not None:  # the project was never touched: show it again
             self.display.refresh_factors()

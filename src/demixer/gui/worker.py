@@ -1,7 +1,8 @@
-"""Background runs: an engine :class:`~demixer.engine.job.Job` iterated as a task of the window's task
-bridge, on a thread of its own (gui/tasks.py; DESIGN.md §3).
+"""Background runs: an engine :class:`~demixer.engine.fit.Fit` (the window's Run, DESIGN.md §2.5c) or a
+bare :class:`~demixer.engine.job.Job`, iterated as a task of the window's task bridge, on a thread of its
+own (gui/tasks.py; DESIGN.md §3).
 
-The worker thread computes every iteration and, for each snapshot the job yields, also the dB images
+The worker thread computes every iteration and, for each snapshot the fit yields, also the dB images
 of W and H (so the GUI thread only uploads them), then sends it as the task's progress. The GUI
 thread never computes an iteration. :class:`RunController` lives in the GUI thread, owns the job and
 its task, and re-emits the bridge's deliveries there:
@@ -10,8 +11,8 @@ its task, and re-emits the bridge's deliveries there:
     failed(controller, str, str)            an exception in the worker: (message, traceback)
     finished(controller)                    the thread has ended (after the last snapshot or failure)
 
-Cancellation (:meth:`RunController.cancel`, thread-safe) is checked by the job between iterations,
-so the job ends within one iteration; :meth:`RunController.stop` cancels and waits for it.
+Cancellation (:meth:`RunController.cancel`, thread-safe) is checked by the fit between iterations in
+every stage, so it ends within one iteration; :meth:`RunController.stop` cancels and waits for it.
 """
 
 from __future__ import annotations
@@ -79,8 +80,13 @@ def prepare(snap: Snapshot) -> DisplaySnapshot:
 
 
 class RunController(QObject):
-    """One run: the job as a dedicated task of the task bridge, in the GUI thread. Create, connect,
-    :meth:`start`."""
+    """One run: a fit (or a job) as a dedicated task of the task bridge, in the GUI thread. Create,
+    connect, :meth:`start`.
+
+    ``job`` is anything with ``snapshots()``, ``cancel()`` and ``cancelled`` — a
+    :class:`~demixer.engine.fit.Fit` (what the window's Run makes; made, and so validated, in the GUI
+    thread) or a :class:`JobSpec`, turned into a :class:`Job` here. ``label``, ``model``, ``n_iter`` say
+    what runs (taken from the spec for a JobSpec)."""
 
     snapshot = Signal(object, object)
     failed = Signal(object, str, str)
@@ -88,15 +94,22 @@ class RunController(QObject):
 
     def __init__(
         self,
-        spec: JobSpec,
+        job,
         parent: QObject | None = None,
         max_rate: float = SNAPSHOT_RATE,
         tasks: TaskBridge | None = None,
+        *,
+        label: str = "",
+        model: str = "",
+        n_iter: int = 0,
     ) -> None:
         super().__init__(parent)
-        self.spec = spec
         limit_blas_threads()
-        self.job = Job(spec, max_rate=max_rate)  # validates here, in the GUI thread: bad input fails early
+        if isinstance(job, JobSpec):  # validates here, in the GUI thread: bad input fails early
+            label, model, n_iter = label or job.label, model or job.model, n_iter or job.n_iter
+            job = Job(job, max_rate=max_rate)
+        self.job = job
+        self.label, self.model, self.n_iter = label, model, int(n_iter)
         self.tasks = tasks if tasks is not None else TaskBridge(self)
         self.task: Task | None = None
         self.losses: list[float] = []
@@ -104,6 +117,12 @@ class RunController(QObject):
         self.error: tuple[str, str] | None = None
         self.applied = False  # set by the window once the final snapshot's result is applied
         self.started_at = 0.0
+
+    @property
+    def result(self):
+        """The fit's :class:`~demixer.engine.fit.FitResult` once its last snapshot is out (None for a
+        bare job, or before)."""
+        return getattr(self.job, "result", None)
 
     # ---------------------------------------------------------------------------------- control
     def start(self) -> None:
@@ -115,7 +134,7 @@ class RunController(QObject):
             on_error=self._on_failed,
             on_done=self._on_finished,
             replace=False,  # a run being abandoned still delivers until it ends; its owner ignores it
-            name=f"run {self.spec.label}",
+            name=f"run {self.label}",
             dedicated=True,
         )
 
@@ -124,7 +143,7 @@ class RunController(QObject):
         """The run's own thread (a QThread), once started."""
         return self.task.thread if self.task is not None else None
 
-    def _work(self, task: Task) -> None:  # the worker thread: iterates the job, never touches the model
+    def _work(self, task: Task) -> None:  # the worker thread: iterates the fit, never touches the model
         for snap in self.job.snapshots():
             task.progress(prepare(snap))
 

@@ -116,7 +116,9 @@ class ApplyRunResult(Edit):
 
     ``do`` keeps copies of the previous W, H and encoder, so ``undo`` restores them bit for bit; the
     new arrays are copied on the way in and out, so later in-place edits of the project cannot alter
-    what a redo puts back.
+    what a redo puts back. ``allow_H`` (optional): the activation mask the run fitted in (a staged fit's
+    aligned note regions, DESIGN.md §2.5c), applied in the same step as a bounding-box patch, so that
+    H is zero wherever the mask is and a later run keeps what this one found.
     """
 
     def __init__(
@@ -126,17 +128,25 @@ class ApplyRunResult(Edit):
         W_E: np.ndarray | None,
         run_record: RunRecord,
         text: str | None = None,
+        allow_H: np.ndarray | None = None,
     ) -> None:
         self.W_new = np.array(W_new, copy=True)
         self.H_new = np.array(H_new, copy=True)
         self.W_E = None if W_E is None else np.array(W_E, copy=True)
+        self.allow_H = None if allow_H is None else np.array(allow_H, dtype=bool, copy=True)
         self.run_record = run_record
         self.text = text or f"apply run {run_record.label}"
         self._previous: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._mask_patch: ArrayPatch | None = None
 
     def do(self, project: Project) -> None:
         prev_E = None if project.W_E is None else project.W_E.copy()
         self._previous = (project.W.copy(), project.H.copy(), prev_E)
+        if self.allow_H is not None:
+            if self._mask_patch is None:
+                self._mask_patch = ArrayPatch.capture(project, "allow_H", self.allow_H)
+            if self._mask_patch is not None:
+                self._mask_patch.apply(project, forward=True)
         project.set_factors(
             self.W_new.copy(), self.H_new.copy(), None if self.W_E is None else self.W_E.copy()
         )
@@ -147,4 +157,6 @@ class ApplyRunResult(Edit):
             raise RuntimeError("ApplyRunResult.undo() called before do()")
         W, H, W_E = self._previous
         project.remove_run(self.run_record)
+        if self._mask_patch is not None:
+            self._mask_patch.apply(project, forward=False)
         project.set_factors(W.copy(), H.copy(), None if W_E is None else W_E.copy())

@@ -122,7 +122,7 @@ class RunParams:
     n_iter: int = 100
     seed: int = 0
     normalize: bool | str = False
-    alpha: float = 1.0
+    alpha: float = 2.0  # = engine.separation.SeparationSettings (tests/engine/test_models.py checks)
     compress: float | None = None
 
     def __post_init__(self) -> None:
