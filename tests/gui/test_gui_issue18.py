@@ -18,3 +18,78 @@ def test_an_empty_source_exports_silence(window, tmp_path):
     assert "thumps" in back
     assert np.max(np.abs(back["thumps"].samples)) == 0.0
     np.testing.assert_allclose(sum(a.samples for a in back.values()), p.audio.samples, atol=2e-5)
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _type_into_spin(qtbot, spin, text: str) -> None:
+    """Real keys: select the field's text, type ``text``, Enter (keyboard tracking is off)."""
+    from PySide6.QtCore import Qt
+
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), text)
+    qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
+
+
+def _click(qtbot, button) -> None:
+    from PySide6.QtCore import Qt
+
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+# ------------------------------------------------------------------------------------------- item 1
+def test_closing_during_a_run_asks_and_cancel_keeps_the_run(window, qtbot):
+    """Item 1: with no other edit, closing during a run exited at once and the run was lost."""
+    assert not window.project_io.is_dirty()
+    with qtbot.waitSignal(window.run_started, timeout=10_000):
+        window.start_run(n_iter=100_000)
+    window.close()
+    box = window.project_io.prompt
+    assert box is not None and box.isVisible() and window.isVisible()
+    assert "still going" in box.text()
+    assert {b.text() for b in box.buttons()} == {"&Save", "&Discard", "&Cancel"}  # Alt+S / Alt+D / Alt+C
+    _click(qtbot, box.choice_buttons["cancel"])
+    qtbot.waitUntil(lambda: window.project_io.prompt is None)
+    assert window.isVisible() and window.bench.running()
+    window.close()
+    _click(qtbot, window.project_io.prompt.choice_buttons["discard"])
+    qtbot.waitUntil(lambda: not window.isVisible())
+    assert not window.bench.running()
+
+
+def test_closing_during_a_run_with_save_stops_it_keeps_its_result_and_saves(window, qtbot, tmp_path):
+    from demixer.io.project_file import read_project_file
+
+    path = tmp_path / "run.demix"
+    assert window.project_io.save_to(path)
+    with qtbot.waitSignal(window.run_started, timeout=10_000):
+        window.start_run(n_iter=100_000)
+    qtbot.waitUntil(lambda: window.display.stats["snapshots"] > 0, timeout=20_000)
+    window.close()
+    with qtbot.waitSignal(window.run_finished, timeout=30_000):
+        _click(qtbot, window.project_io.prompt.choice_buttons["save"])
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    saved = read_project_file(path)
+    runs = saved.meta["runs"]
+    assert len(runs) == 1 and runs[0]["stopped"] == "cancelled"
+
+
+# ------------------------------------------------------------------------------------------- item 2
+def test_no_traceback_when_the_window_goes_after_a_tolerance_change_or_another_file(window, qtbot):
+    """Item 2: the undo stack outlives the Parameters dock while the window is torn down; clearing it
+    called ``_sync_tolerances`` on a deleted QDoubleSpinBox (RuntimeError on quit)."""
+    import shiboken6
+
+    spin = window.params_pane.tol_note_post
+    _type_into_spin(qtbot, spin, f"{spin.value() + 0.1:.2f}")
+    assert window.undo.stack.count() == 1  # the change is one undo step
+    assert window.open_demo()  # another file in the same window
+    _type_into_spin(qtbot, spin, f"{spin.value() + 0.1:.2f}")
+    window.project_io.mark_unsaved()
+    window.close()
+    _click(qtbot, window.project_io.prompt.choice_buttons["discard"])
+    qtbot.waitUntil(lambda: not window.isVisible())
+    stack = window.undo.stack
+    shiboken6.delete(window.params_pane)  # the order Qt tears the window down in
+    stack.clear()  # emits indexChanged: must reach nothing that reads the deleted spin boxes
+    assert stack.count() == 0

@@ -179,7 +179,7 @@ def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(win, qtbo
     box = win.project_io.prompt
     assert box is not None and box.isVisible() and win.isVisible()
     assert "Save the changes to piece.wav?" in box.text()
-    assert [b.text() for b in box.buttons()] and {"Save", "Discard", "Cancel"} <= {b.text() for b in box.buttons()}
+    assert {"&Save", "&Discard", "&Cancel"} <= {b.text() for b in box.buttons()}
     box.choice_buttons["cancel"].click()
     qtbot.waitUntil(lambda: win.project_io.prompt is None)
     assert win.isVisible() and win.project_io.is_dirty()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from functools import partial
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog
@@ -94,6 +95,7 @@ class EditingController(QObject):
             spin.setKeyboardTracking(False)  # typing "0.35" is one change (on Enter / focus out), not three
             spin.valueChanged.connect(self._on_tolerance_changed)
         self.bench.undo.stack.indexChanged.connect(self._sync_tolerances)
+        self._tolerances_connected = True
         self._anchor: int | None = None
         for pane in (window.h_pane, window.w_pane):
             pane.scene().sigMouseClicked.connect(partial(self._on_pane_clicked, pane))
@@ -494,6 +496,22 @@ class EditingController(QObject):
     def reset_sources_from_score(self) -> bool:
         return self._try(ce.reset_sources_from_score)
 
+    def shutdown(self) -> None:
+        """The window is closing: stop listening to the undo stack and the tolerance spin boxes. The
+        stack outlives the dock's widgets while the window is torn down and emits ``indexChanged`` when it
+        is cleared; reading a deleted QDoubleSpinBox then raised on quit (issue 18, item 2)."""
+        if not self._tolerances_connected:
+            return
+        self._tolerances_connected = False
+        stack = self.bench.undo.stack
+        if shiboken6.isValid(stack):
+            stack.indexChanged.disconnect(self._sync_tolerances)
+        pp = self.window.params_pane
+        for name in _TOL_SPINS:
+            spin = getattr(pp, name)
+            if shiboken6.isValid(spin):
+                spin.valueChanged.disconnect(self._on_tolerance_changed)
+
     # tolerances
     def _sync_tolerances(self, *_):
         """Show ``project.score``'s tolerances in the dock (after an undo / redo of a tolerance change)
@@ -502,6 +520,8 @@ class EditingController(QObject):
         if p is None:
             return
         pp = self.window.params_pane
+        if not self._tolerances_connected or not shiboken6.isValid(pp):
+            return
         changed = False
         for name in _TOL_SPINS:
             spin = getattr(pp, name)

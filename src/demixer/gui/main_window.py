@@ -268,6 +268,7 @@ class MainWindow(QMainWindow):
     # ================================================================================ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.runs.stop_runs()
+        self.editing.shutdown()  # before Qt tears the docks down (issue 18, item 2)
         super().closeEvent(event)
 
     # ================================================================================ public API

@@ -85,6 +85,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: Save / Discard / Cancel, each with a mnemonic (Alt+S, Alt+D, Alt+C).
+CLOSE_BUTTONS = (("save", "&Save", "accept"), ("discard", "&Discard", "destructive"), ("cancel", "&Cancel", "reject"))
+
+
 class ProjectIO(QObject):
     """Project files, unsaved state, autosave/recovery, drops and layout for one ``MainWindow``."""
 
@@ -355,7 +359,20 @@ class ProjectIO(QObject):
             "Unsaved changes",
             f"Save the changes to {name}?",
             "Your changes will be lost if you don't save them.",
-            (("save", "Save", "accept"), ("discard", "Discard", "destructive"), ("cancel", "Cancel", "reject")),
+            CLOSE_BUTTONS,
+            "save",
+        )
+
+    def _running_texts(self):
+        ctrl = self.bench.runs.run_ctrl
+        label = ctrl.spec.label if ctrl is not None else "the run"
+        name = Path(self.path).name if self.path else self.bench.project.title
+        return (
+            "A run is going",
+            f"Run {label} is still going. Stop it and save {name}?",
+            "Save stops the run after the current iteration, keeps its result and saves the project. "
+            "Discard closes without it: the run and any unsaved changes are lost.",
+            CLOSE_BUTTONS,
             "save",
         )
 
@@ -579,21 +596,32 @@ class ProjectIO(QObject):
     def confirm_close(self, event) -> bool:
         """True: let the window close. With unsaved changes the close is ignored and a window-modal box
         asks Save / Discard / Cancel; Save or Discard close the window again."""
-        if self._close_confirmed or self.bench.scripted or not self.is_dirty():
+        running = self.bench.running()  # a run going is unsaved work too, even with no other edit
+        if self._close_confirmed or self.bench.scripted or not (running or self.is_dirty()):
             return True
         event.ignore()
         if self.prompt is not None and self.prompt.isVisible():
             return False
-        title, text, info, buttons, default = self._unsaved_texts()
+        title, text, info, buttons, default = self._running_texts() if running else self._unsaved_texts()
         self.ask_async("unsaved", title, text, info, buttons, default, self._close_answer)
         return False
 
     def _close_answer(self, answer: str) -> None:
         self.prompt = None
+        if answer == "save" and self.bench.running():
+            # stop the run (its state is applied as one undo step), then save and close
+            self.bench.run_finished.connect(self._save_and_close_after_run, Qt.ConnectionType.SingleShotConnection)
+            self.bench.runs.cancel_run()
+            self._status("Stopping the run to save it…")
+            return
         if answer == "save" and not self.save():
             return
         if answer in ("save", "discard"):
             # not from inside the close event being answered (Qt ignores a nested close): next turn
+            QTimer.singleShot(0, self, self._close_confirmed_now)
+
+    def _save_and_close_after_run(self, _record=None) -> None:
+        if self.save():
             QTimer.singleShot(0, self, self._close_confirmed_now)
 
     def _close_confirmed_now(self) -> None:
