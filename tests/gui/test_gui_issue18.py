@@ -93,3 +93,94 @@ def test_no_traceback_when_the_window_goes_after_a_tolerance_change_or_another_f
     shiboken6.delete(window.params_pane)  # the order Qt tears the window down in
     stack.clear()  # emits indexChanged: must reach nothing that reads the deleted spin boxes
     assert stack.count() == 0
+
+
+# ------------------------------------------------------------------------------------------- item 3
+def _answer_input_dialog(qtbot, text: str) -> None:
+    """When the next QInputDialog opens: type ``text`` into it with real keys and press Enter."""
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit
+
+    def answer():
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, QInputDialog):
+            QTimer.singleShot(20, answer)
+            return
+        edit = dlg.findChild(QLineEdit)
+        edit.selectAll()
+        qtbot.keyClicks(edit, text)
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+
+    QTimer.singleShot(0, answer)
+
+
+def _painted_cells(ed) -> int:
+    """Cells of H tinted as painted by the user (red "zero" or green "allow")."""
+    from demixer.gui.overlays import PAINTED_ALLOW_RGBA, PAINTED_ZERO_RGBA
+
+    rgba = ed.mask_H.rgba
+    return int(sum((rgba == np.array(c, np.uint8)).all(-1).sum() for c in (PAINTED_ZERO_RGBA, PAINTED_ALLOW_RGBA)))
+
+
+def _click_row(qtbot, table, row: int) -> None:
+    from PySide6.QtCore import Qt
+
+    rect = table.visualRect(table.model().index(row, 0))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_a_renamed_source_keeps_its_components_connected_to_the_score(window, qtbot, tmp_path):
+    """Item 3: after renaming ``lh``, a deletion tinted every forbidden left-hand cell as painted, a
+    tolerance change moved only the other source's regions, and save/load kept the break."""
+    ed = window.editing
+    p = window.project
+    assert {s.name for s in p.sources} >= {"lh", "rh"}
+    assert _painted_cells(ed) == 0
+    lh_rows = [r for r, c in enumerate(p.components) if c.source == "lh" and c.kind == "pitch"]
+    _answer_input_dialog(qtbot, "left hand")
+    ed.sources.ask_rename_source("lh")
+    assert "left hand" in [s.name for s in p.sources]
+    assert all(p.components[r].source == "left hand" for r in lh_rows)
+    assert p.components[lh_rows[0]].name.endswith(" left hand")  # "C3 lh" → "C3 left hand"
+    # delete a component (click its row, Edit → Delete): the tint of the others is unchanged
+    table = ed.panel.table
+    victim = [r for r, c in enumerate(p.components) if c.source == "rh"][0]
+    _click_row(qtbot, table, victim)
+    assert ed.selected_components() == [victim]
+    ed.act_delete.trigger()
+    assert _painted_cells(ed) == 0
+    # "note: after" moves the renamed source's regions too
+    lh = [c.name for c in p.components if c.source == "left hand" and c.kind == "pitch"]
+    row = [c.name for c in p.components].index(lh[0])
+    before = p.allow_H[row].copy()
+    spin = window.params_pane.tol_note_post
+    _type_into_spin(qtbot, spin, f"{spin.value() + 0.3:.2f}")
+    row = [c.name for c in p.components].index(lh[0])
+    assert p.allow_H[row].sum() > before.sum()
+    assert _painted_cells(ed) == 0
+    # survives save / load
+    path = tmp_path / "renamed.demix"
+    assert window.project_io.save_to(path)
+    assert window.project_io.open_project(path)
+    assert _painted_cells(window.editing) == 0
+    q = window.project
+    assert {n.group for n in q.notes} >= {"left hand"}
+    # a component moved to the wrong source shows its score region as painted; Reset repaints
+    r = [i for i, c in enumerate(q.components) if c.source == "left hand" and c.kind == "pitch"][0]
+    assert window.editing.assign([r], "rh")
+    assert _painted_cells(window.editing) > 0
+    assert window.editing.reset_sources_from_score()
+    assert q.components[r].source == "left hand"
+    assert _painted_cells(window.editing) == 0
+
+
+def test_reassigned_components_take_the_new_source_in_their_name(window):
+    """Item 12: "B3 bass" stayed "B3 bass" in soprano; a name the user gave is kept."""
+    p = window.project
+    r = [i for i, c in enumerate(p.components) if c.source == "lh" and c.kind == "pitch"][0]
+    assert p.components[r].name.endswith(" lh")
+    assert window.editing.assign([r], "rh")
+    assert p.components[r].name.endswith(" rh") and p.components[r].source == "rh"
+    assert window.editing.rename_component(r, "my bass")
+    assert window.editing.assign([r], "lh")
+    assert p.components[r].name == "my bass"

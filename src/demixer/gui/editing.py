@@ -223,6 +223,9 @@ class EditingController(QObject):
             w.display.update_summary()
         if w.v_mode != "V" and not self.bench.running():
             w.display.show_V()
+        # the score reference follows each component's (pitch, kind, source): reassigning, renaming a
+        # source or "Reset sources from the score" changes which cells count as painted
+        self.refresh_masks()
         self._on_selection_changed(self.selected_components())
 
     def _on_sources_changed(self) -> None:
@@ -251,6 +254,7 @@ class EditingController(QObject):
             id(p),
             tuple((c.pitch, c.kind, c.source) for c in p.components),
             p.score,
+            id(p.notes),  # edits replace the list (a renamed source renames its notes' group)
             len(p.notes),
         )
         cached = self._references.get(target)
