@@ -31,6 +31,20 @@ def _type_into_spin(qtbot, spin, text: str) -> None:
     qtbot.keyClick(spin.lineEdit(), Qt.Key.Key_Return)
 
 
+def _mouse_move(widget, pos) -> None:
+    """A mouse-move event (no button) on ``widget`` (a view's viewport) at ``pos``."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    local = QPointF(pos)
+    ev = QMouseEvent(
+        QMouseEvent.Type.MouseMove, local, QPointF(widget.mapToGlobal(pos)), Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, ev)
+
+
 def _click(qtbot, button) -> None:
     from PySide6.QtCore import Qt
 
@@ -184,3 +198,71 @@ def test_reassigned_components_take_the_new_source_in_their_name(window):
     assert window.editing.rename_component(r, "my bass")
     assert window.editing.assign([r], "lh")
     assert p.components[r].name == "my bass"
+
+
+# ------------------------------------------------------------------------------------------- items 8, 9
+def _screen_sized(window, qtbot, w: int, h: int) -> None:
+    window.resize(w, h)
+    qtbot.waitUntil(lambda: window.size().width() == w and window.size().height() == h, timeout=3000)
+
+
+def test_the_window_fits_a_laptop_screen_with_every_dock_open(window, qtbot):
+    """Item 8: the minimum size was 663×1005 px and grew 28 px per Listen row."""
+    from PySide6.QtWidgets import QDockWidget
+
+    docks = window.findChildren(QDockWidget)
+    assert len(docks) >= 6 and all(d.isVisible() or window.tabifiedDockWidgets(d) for d in docks)
+    for n in range(12):  # many sources → many Listen rows
+        assert window.editing.new_source(f"voice {n}", "#808080")
+    assert window.minimumSizeHint().height() <= 700 and window.minimumSizeHint().width() <= 1024
+    for w, h in ((1366, 768), (1024, 700)):
+        _screen_sized(window, qtbot, w, h)
+        # V's time axis, the status bar and every visible dock lie inside the window
+        bottom = window.v_pane.mapTo(window, window.v_pane.geometry().bottomLeft() - window.v_pane.pos()).y()
+        assert bottom < window.statusBar().y() <= h - window.statusBar().height()
+        assert window.v_pane.height() >= 150 and window.h_pane.height() >= 60
+        for d in docks:
+            if d.isVisible() and not d.isFloating() and not d.visibleRegion().isEmpty():
+                assert d.geometry().bottom() <= window.statusBar().y(), d.objectName()
+                assert d.height() >= 40, d.objectName()
+        # the Listen rows scroll inside their dock
+        listen = window.audition.dock
+        assert listen.widget().verticalScrollBar().maximum() > 0 or listen.height() >= listen.widget().widget().sizeHint().height()
+
+
+def test_temporary_status_messages_are_visible_next_to_the_cursor_read_out(window, qtbot):
+    """Item 9: the cursor read-out filled the status bar; "cannot delete every component" and the other
+    temporary messages were drawn in a zero-width area."""
+    from PySide6.QtCore import QPointF, Qt
+
+    _screen_sized(window, qtbot, 1024, 700)
+    # move the real mouse over V: the read-out fills its own label (with the pitch name)
+    vp = window.v_pane
+    pos = vp.mapFromScene(vp.vb.mapViewToScene(QPointF(5.0, 440.0)))
+    _mouse_move(vp.viewport(), pos)
+    qtbot.waitUntil(lambda: "Hz" in window.cursor_label.text(), timeout=3000)
+    assert "A4" in window.cursor_label.text() and "cents" in window.cursor_label.text()
+    assert "Hz" not in window.statusBar().currentMessage()  # not in the message area
+    # delete every component: refused, and the reason shows in the message area
+    ed = window.editing
+    ed.panel.table.setFocus()
+    qtbot.keyClick(ed.panel.table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert len(ed.selected_components()) == window.project.n_components
+    ed.act_delete.trigger()
+    msg = window.statusBar().currentMessage()
+    assert msg and "every component" in msg
+    sb = window.statusBar()
+    right = min(w.x() for w in (window.cursor_label, window.run_label, window.progress) if w.isVisible())
+    assert sb.fontMetrics().horizontalAdvance(msg) < right - 8  # the whole message fits left of them
+    grab = sb.grab().toImage()
+    inked = {grab.pixel(x, y) for x in range(4, min(right, 200)) for y in range(2, grab.height() - 2)}
+    assert len(inked) > 3  # text was painted in the message area
+
+
+def test_the_cursor_read_out_names_the_pitch():
+    from demixer.gui.factors_view import pitch_text
+
+    assert pitch_text(440.0) == " (A4 +0 cents)"
+    assert pitch_text(440.0 * 2 ** (12 / 1200)) == " (A4 +12 cents)"
+    assert pitch_text(261.63 * 2 ** (-30 / 1200)) == " (C4 -30 cents)"
+    assert pitch_text(0.0) == ""

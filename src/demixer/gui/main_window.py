@@ -14,9 +14,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QStyle,
     QToolBar,
@@ -41,6 +43,8 @@ from demixer.gui.workbench import Workbench
 __all__ = ["MainWindow", "PANE_INTERVAL_MS"]
 
 DB_RANGES = (40, 60, 80, 100, 120)
+CURSOR_READOUT_PX = 400  # the cursor read-out's width in the status bar
+RUN_LABEL_MAX_PX = 260
 
 
 class MainWindow(QMainWindow):
@@ -142,10 +146,17 @@ class MainWindow(QMainWindow):
         )
 
     def make_dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
-        """A movable, floatable, closable dock named ``dock_<name>`` (window state is saved by name)."""
+        """A movable, floatable, closable dock named ``dock_<name>`` (window state is saved by name). Its
+        content sits in a scroll area, so no dock sets the window's minimum height: the window fits a
+        1366×768 laptop with every dock open and stays usable at 1024×700 (issue 18, item 8)."""
         d = QDockWidget(title, self)
         d.setObjectName(f"dock_{name}")
-        d.setWidget(widget)
+        scroll = QScrollArea(d)
+        scroll.setObjectName(f"scroll_{name}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        d.setWidget(scroll)
         d.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -245,14 +256,20 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
+        # The cursor read-out and the run line are permanent widgets of a bounded width: the rest of the
+        # bar is the message area, where temporary messages ("cannot delete every component", export
+        # results, tool hints) must stay visible (issue 18, item 9).
         self.cursor_label = QLabel("")
-        self.cursor_label.setMinimumWidth(520)
+        self.cursor_label.setObjectName("cursor_readout")
+        self.cursor_label.setFixedWidth(CURSOR_READOUT_PX)
         self.run_label = QLabel("")
+        self.run_label.setObjectName("run_status")
+        self.run_label.setMaximumWidth(RUN_LABEL_MAX_PX)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(160)
         self.progress.setTextVisible(True)
         self.progress.setVisible(False)
-        sb.addPermanentWidget(self.cursor_label, 1)
+        sb.addPermanentWidget(self.cursor_label)
         sb.addPermanentWidget(self.run_label)
         sb.addPermanentWidget(self.progress)
 
