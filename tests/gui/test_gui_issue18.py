@@ -266,3 +266,47 @@ def test_the_cursor_read_out_names_the_pitch():
     assert pitch_text(440.0 * 2 ** (12 / 1200)) == " (A4 +12 cents)"
     assert pitch_text(261.63 * 2 ** (-30 / 1200)) == " (C4 -30 cents)"
     assert pitch_text(0.0) == ""
+
+
+# ------------------------------------------------------------------------------------------- item 4
+def test_the_live_loss_plot_of_a_second_run_has_a_sane_axis_and_its_own_colour(window, qtbot, tmp_path, run_to_end):
+    """Item 4: with an earlier curve the live plot's axis read 1e+188 … 1e-200 and the curve was flat;
+    runs #1 and #4 shared a colour, and colours changed after reopening."""
+    import math
+
+    from demixer.gui.panes import RUN_COLOURS
+
+    lp = window.loss_pane
+    _, first = run_to_end(window, n_iter=30)
+    losses = [v for v in first.losses if v > 0 and math.isfinite(v)]
+    with qtbot.waitSignal(window.run_started, timeout=10_000):
+        window.start_run(n_iter=100_000)
+    qtbot.waitUntil(lambda: len(lp.live_losses) > 3, timeout=30_000)
+    (_, _), (y0, y1) = lp.plot.plotItem.vb.viewRange()
+    live = [v for v in lp.live_losses if v > 0]
+    assert math.isfinite(y0) and math.isfinite(y1) and y1 - y0 < 10  # log10 units: a few decades at most
+    lo = math.log10(min(losses + live))
+    hi = math.log10(max(losses + live))
+    assert y0 <= lo and hi <= y1 and (y1 - y0) < 3 * max(hi - lo, 0.05) + 0.5
+    left = lp.plot.getAxis("left")
+    ticks = [v for level in left.tickValues(y0, y1, 200) for v in level[1]]
+    assert ticks and all(abs(t) < 30 for t in ticks)  # no 1e+188
+    window.cancel_run()
+    qtbot.waitUntil(lambda: len(window.project.runs) == 2 and not window.bench.running(), timeout=30_000)
+    for _ in range(2):
+        run_to_end(window, n_iter=5)
+    colours = [lp.curves[r.id].opts["pen"].color().name() for r in window.project.runs]
+    assert colours == [c.lower() for c in RUN_COLOURS[:4]]  # four runs, four colours
+    path = tmp_path / "runs.demix"
+    assert window.project_io.save_to(path)
+    assert window.project_io.open_project(path)
+    again = [lp.curves[r.id].opts["pen"].color().name() for r in window.project.runs]
+    assert again == colours
+
+
+def test_another_file_clears_the_run_line_and_the_loss_plot(window, qtbot, run_to_end):
+    """Item 12: after opening another file the old run message and loss axes stayed."""
+    run_to_end(window, n_iter=5)
+    assert window.run_label.text()
+    assert window.open_demo()
+    assert window.run_label.text() == "" and not window.loss_pane.curves
