@@ -310,3 +310,61 @@ def test_another_file_clears_the_run_line_and_the_loss_plot(window, qtbot, run_t
     assert window.run_label.text()
     assert window.open_demo()
     assert window.run_label.text() == "" and not window.loss_pane.curves
+
+
+# ------------------------------------------------------------------------------------------- item 10
+def _dialog_folder(qtbot, open_it) -> str:
+    """Open a file dialog with ``open_it()``, note the folder it shows, cancel it with Escape."""
+    from pathlib import Path
+
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog
+
+    seen = {}
+
+    def look():
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, QFileDialog):
+            QTimer.singleShot(20, look)
+            return
+        seen["dir"] = str(Path(dlg.directory().absolutePath()).resolve())
+        qtbot.keyClick(dlg, Qt.Key.Key_Escape)
+
+    QTimer.singleShot(0, look)
+    open_it()
+    return seen["dir"]
+
+
+def test_save_and_export_dialogs_open_where_the_user_last_saved(window, qtbot, tmp_path):
+    """Item 10: the dialogs opened in the program's resources/demo folder for the demo."""
+    from pathlib import Path
+
+    from PySide6.QtCore import QStandardPaths
+
+    from demixer import demo_paths
+
+    resources = str(Path(demo_paths()[0]).parent.resolve())
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    first = _dialog_folder(qtbot, window.project_io.save_as)
+    assert first != resources
+    assert first in (str(Path(docs).resolve()), str(Path.home().resolve()))
+    assert _dialog_folder(qtbot, lambda: window.audition.exporter.act_stems_wav.trigger()) == first
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    assert window.project_io.save_to(folder / "piece.demix")
+    window.project_io.path = None  # as for a project never saved: Save As starts in the last folder
+    assert _dialog_folder(qtbot, window.project_io.save_as) == str(folder.resolve())
+    assert _dialog_folder(qtbot, lambda: window.audition.exporter.act_factors.trigger()) == str(folder.resolve())
+
+
+def test_the_title_names_the_app_once_and_last(window):
+    """Item 12: "Demixer — file — Demixer": Qt appends the display name to a title not ending in it."""
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.instance().setApplicationDisplayName("Demixer")
+    try:
+        title = window.windowTitle()
+        assert title.endswith(" — Demixer") and title.count("Demixer") == 1
+        assert title.startswith("mozart_k545_exposition")
+    finally:
+        QApplication.instance().setApplicationDisplayName("")

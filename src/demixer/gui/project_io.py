@@ -6,7 +6,7 @@ prompt on close, autosave and crash recovery, drag-and-drop, window layout (DESI
 * File menu: "Open project…", "Save project" (Ctrl+S), "Save project as…" (Ctrl+Shift+S). Project files
   go into the window's recent-files list (``MainWindow.open_audio`` hands ``.demix`` files to
   :meth:`ProjectIO.open_project`).
-* Title: ``Demixer — <project file or recording><*>``; the ``*`` follows the undo stack's clean state
+* Title: ``<project file or recording><*> — Demixer`` (the app name once, last: Qt appends it otherwise); the ``*`` follows the undo stack's clean state
   (``QUndoStack.setClean`` on save, ``cleanChanged``).
 * Closing with unsaved changes asks Save / Discard / Cancel without a nested event loop (a window-modal
   box; the close is ignored until the answer). An event filter on the window sees the Close event
@@ -259,9 +259,10 @@ class ProjectIO(QObject):
             return
         star = "*" if self.is_dirty() else ""
         if self.path:
-            title = f"Demixer — {Path(self.path).name}{star} ({p.title})"
+            title = f"{Path(self.path).name}{star} ({p.title}) — Demixer"
         else:
-            title = f"Demixer — {p.title}{star}"
+            title = f"{p.title}{star} — Demixer"
+        # the app's name last, once: Qt appends the display name to a title that does not end with it
         self.win.setWindowTitle(title)
 
     def _on_project_changed(self) -> None:
@@ -310,9 +311,8 @@ class ProjectIO(QObject):
         if self.path:
             suggested = self.path
         else:
-            audio = getattr(p.audio, "path", None)
-            folder = os.path.dirname(os.path.abspath(audio)) if audio else os.getcwd()
-            suggested = os.path.join(folder, Path(p.title).stem + PROJECT_SUFFIX)
+            # where the user last saved, else their documents folder: never the demo's resources folder
+            suggested = os.path.join(settings.save_dir(), Path(p.title).stem + PROJECT_SUFFIX)
         path = self.ask_save_path(suggested)
         if not path:
             return False
@@ -340,6 +340,7 @@ class ProjectIO(QObject):
         self.discard_recovery()
         self.bench.add_recent(path, None)
         self.update_title()
+        settings.set_save_dir(os.path.dirname(os.path.abspath(path)))  # the next dialog opens here
         self._status(f"Saved {Path(path).name}", 5000)
         return True
 
