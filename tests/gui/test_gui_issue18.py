@@ -4,6 +4,7 @@ the defect it is named after."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from demixer.io.audio import read_audio
 
@@ -368,3 +369,42 @@ def test_the_title_names_the_app_once_and_last(window):
         assert title.startswith("mozart_k545_exposition")
     finally:
         QApplication.instance().setApplicationDisplayName("")
+
+
+# ------------------------------------------------------------------------------------------- what users miss
+def test_help_menu_lists_the_shortcuts_and_about_names_version_and_licences(window, qtbot):
+    from demixer import __version__
+
+    menu = window.bench.actions.menu("help")
+    assert [a.text() for a in menu.actions()] == ["&Keyboard shortcuts", "&About Demixer", "About &Qt"]
+    window.help.act_shortcuts.trigger()
+    table = window.help.dialog.table
+    rows = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    assert rows["Zoom in"].startswith("Ctrl+=") and rows["Zoom out"].startswith("Ctrl+-")
+    assert rows["Go to the start"] == "Home" and rows["Go to the end"] == "End" and rows["Play"] == "Space"
+    assert rows["Run"] == "Ctrl+R" and "Ctrl+Z" in rows["Undo"]
+    window.help.dialog.close()
+    box = window.help.show_about()
+    assert f"Demixer {__version__}" in box.text() and "LGPL" in box.text() and "pyqtgraph" in box.text()
+    box.close()
+
+
+def test_zoom_keys_and_home_end_on_the_transport(window, qtbot):
+    from PySide6.QtCore import Qt
+
+    p = window.project
+    window.zoom_to_fit()
+    window.v_pane.setFocus()
+    (x0, x1), _ = window.v_pane.viewRange()
+    qtbot.keyClick(window.v_pane, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    (a0, a1), _ = window.v_pane.viewRange()
+    assert a1 - a0 == pytest.approx((x1 - x0) / 2, rel=1e-3)
+    assert window.h_pane.viewRange()[0] == pytest.approx([a0, a1], rel=1e-3)  # H follows V
+    qtbot.keyClick(window.v_pane, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    (b0, b1), _ = window.v_pane.viewRange()
+    assert b1 - b0 == pytest.approx(x1 - x0, rel=1e-3)
+    a = window.audition
+    qtbot.keyClick(window.v_pane, Qt.Key.Key_End)
+    assert a.playhead_time() == pytest.approx(p.duration, abs=0.05)
+    qtbot.keyClick(window.v_pane, Qt.Key.Key_Home)
+    assert a.playhead_time() == pytest.approx(0.0, abs=0.05)

@@ -275,6 +275,18 @@ class FactorView(QObject):
         self.h_pane.setYRange(0.0, float(p.n_components), padding=0.0)
         self.w_pane.setXRange(0.0, float(p.n_components), padding=0.0)
 
+    def zoom_time(self, factor: float) -> None:
+        """Zoom the time axis (V and H) by ``factor`` around the middle of the view (0.5: in, 2: out),
+        within the piece."""
+        p = self.bench.project
+        if p is None:
+            return
+        (x0, x1), _ = self.v_pane.viewRange()
+        mid, half = (x0 + x1) / 2.0, max((x1 - x0) * factor / 2.0, 0.05)
+        half = min(half, p.duration / 2.0)
+        mid = min(max(mid, half), p.duration - half)
+        self.v_pane.setXRange(mid - half, mid + half, padding=0.0)
+
     def set_log_frequency(self, on: bool) -> None:
         on = bool(on)
         if self.bench.actions.action("view.log").isChecked() != on:

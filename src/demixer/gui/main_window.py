@@ -47,6 +47,16 @@ CURSOR_READOUT_PX = 400  # the cursor read-out's width in the status bar
 RUN_LABEL_MAX_PX = 260
 
 
+def _keys(*keys) -> list[QKeySequence]:
+    """Key sequences without repeats (a sequence given twice to one action is ambiguous: it never fires)."""
+    out: list[QKeySequence] = []
+    for k in keys:
+        for seq in QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey) else [QKeySequence(k)]:
+            if not seq.isEmpty() and seq not in out:
+                out.append(seq)
+    return out
+
+
 class MainWindow(QMainWindow):
     """The workbench. ``scripted=True`` (``--screenshot``) reports errors on stderr, not in dialogs."""
 
@@ -82,6 +92,9 @@ class MainWindow(QMainWindow):
         from demixer.gui.project_io import install_project_io
 
         self.project_io = self.files.project_io = install_project_io(self)
+        from demixer.gui.help import install_help  # Help → shortcuts, About (version, licences)
+
+        self.help = install_help(self)
 
     # ================================================================================ construction
     def _build_central(self) -> None:
@@ -189,6 +202,12 @@ class MainWindow(QMainWindow):
         self.act_cancel.triggered.connect(lambda: self.runs.cancel_run())
         self.act_fit = QAction("&Zoom to fit", self, shortcut=QKeySequence("Ctrl+0"))
         self.act_fit.triggered.connect(lambda: self.display.zoom_to_fit())
+        self.act_zoom_in = QAction("Zoom &in", self)
+        self.act_zoom_in.setShortcuts(_keys("Ctrl+=", "Ctrl++", QKeySequence.StandardKey.ZoomIn))
+        self.act_zoom_in.triggered.connect(lambda: self.display.zoom_time(0.5))
+        self.act_zoom_out = QAction("Zoom &out", self)
+        self.act_zoom_out.setShortcuts(_keys("Ctrl+-", QKeySequence.StandardKey.ZoomOut))
+        self.act_zoom_out.triggered.connect(lambda: self.display.zoom_time(2.0))
         self.act_log = QAction("&Log frequency", self, shortcut=QKeySequence("Ctrl+L"), checkable=True)
         self.act_log.toggled.connect(lambda on: self.display.set_log_frequency(on))
         self.db_group = QActionGroup(self)
@@ -204,7 +223,8 @@ class MainWindow(QMainWindow):
             ("file.open", self.act_open), ("file.open_score", self.act_open_score), ("file.demo", self.act_demo),
             ("file.screenshot", self.act_screenshot), ("file.quit", self.act_quit), ("edit.undo", self.act_undo),
             ("edit.redo", self.act_redo), ("run.start", self.act_run), ("run.cancel", self.act_cancel),
-            ("view.fit", self.act_fit), ("view.log", self.act_log),
+            ("view.fit", self.act_fit), ("view.zoom_in", self.act_zoom_in), ("view.zoom_out", self.act_zoom_out),
+            ("view.log", self.act_log),
         ):
             reg.add(name, a)
         for db, a in self.db_actions.items():
@@ -229,6 +249,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_cancel)
         m = self.bench.actions.add_menu("view", mb.addMenu("&View"))
         m.addAction(self.act_fit)
+        m.addAction(self.act_zoom_in)
+        m.addAction(self.act_zoom_out)
         m.addAction(self.act_log)
         dbm = m.addMenu("&dB range")
         for a in self.db_actions.values():
@@ -280,6 +302,8 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(running)
         self.act_open_score.setEnabled(has)
         self.act_fit.setEnabled(has)
+        self.act_zoom_in.setEnabled(has)
+        self.act_zoom_out.setEnabled(has)
         self.params_pane.reanalyse.setEnabled(has)
 
     # ================================================================================ closing

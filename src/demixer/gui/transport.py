@@ -85,8 +85,16 @@ class TransportBar(QToolBar):
         self.act_loop = QAction(st.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "Loop", parent)
         self.act_loop.setCheckable(True)
         self.act_loop.setObjectName("act_loop")
+        self.act_home = QAction(st.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward), "Go to the start", parent)
+        self.act_home.setShortcut(QKeySequence(Qt.Key.Key_Home))
+        self.act_home.setObjectName("act_go_start")
+        self.act_end = QAction(st.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward), "Go to the end", parent)
+        self.act_end.setShortcut(QKeySequence(Qt.Key.Key_End))
+        self.act_end.setObjectName("act_go_end")
+        self.addAction(self.act_home)
         self.addAction(self.act_play)
         self.addAction(self.act_stop)
+        self.addAction(self.act_end)
         self.addAction(self.act_loop)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("position_slider")
@@ -190,6 +198,9 @@ class AuditionController(QObject):
         w.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.bar)
         w.addAction(self.bar.act_play)  # the Space shortcut works whichever child has the focus
         self.bar.act_play.triggered.connect(self.toggle)
+        for a, slot in ((self.bar.act_home, lambda: self.seek(0.0)), (self.bar.act_end, self.seek_end)):
+            w.addAction(a)  # Home / End work whichever child has the focus
+            a.triggered.connect(slot)
         self.bar.act_stop.triggered.connect(self.stop)
         self.bar.act_loop.toggled.connect(self.set_loop_enabled)
         self.bar.slider.valueChanged.connect(self._slider_changed)
@@ -531,6 +542,10 @@ class AuditionController(QObject):
         t = min(max(float(seconds), 0.0), p.duration)
         self.player.seek(t)
         self.tick()
+
+    def seek_end(self) -> None:
+        if self.project is not None:
+            self.seek(self.project.duration)
 
     def _start_ticking(self) -> None:
         self.tick()
