@@ -408,3 +408,32 @@ def test_zoom_keys_and_home_end_on_the_transport(window, qtbot):
     assert a.playhead_time() == pytest.approx(p.duration, abs=0.05)
     qtbot.keyClick(window.v_pane, Qt.Key.Key_Home)
     assert a.playhead_time() == pytest.approx(0.0, abs=0.05)
+
+
+# ------------------------------------------------------------------------------------------- item 6
+def test_an_onset_template_for_a_limited_component_is_limited_and_tints_only_there(window, qtbot):
+    """Item 6: an onset template added for a pitch component limited to 2–8 s was allowed over the whole
+    piece, and selecting an onset component tinted all of V."""
+    ed = window.editing
+    p = window.project
+    assert ed.add_pitch_component(90, "", (2.0, 8.0))  # F#6: no score notes
+    r = ed.selected_components()[0]
+    allowed = p.allow_H[r].copy()
+    assert 0 < allowed.sum() < p.n_frames
+    assert ed.add_onset_templates([r])
+    o = ed.selected_components()[0]
+    assert p.components[o].kind == "onset"
+    np.testing.assert_array_equal(p.allow_H[o], allowed)
+    # select the onset row with the mouse: the tint on V lies within its allowed frames only
+    ed.panel.select_rows([])
+    _click_row(qtbot, ed.panel.table, o)
+    qtbot.waitUntil(lambda: ed.contribution.item.image is not None, timeout=3000)
+    alpha = ed.contribution.item.image[..., 3]
+    cols = np.flatnonzero(alpha.max(axis=0) > 0)
+    assert cols.size and set(cols) <= set(np.flatnonzero(allowed))
+    # an onset component whose H is all zero tints nothing
+    from demixer.gui.overlays import ContributionOverlay
+
+    over = ContributionOverlay(window.v_pane)
+    over.set_contribution(np.zeros((4, 5)))
+    assert over.item.image is None

@@ -570,7 +570,8 @@ def onset_component_data(
 ) -> ComponentData:
     """An onset template for pitch component ``r``: broadband template (0.1 in every bin), activation
     allowed from ``pre`` before to ``post`` after each onset of its score notes (the project's
-    ``tol_onset_pre``/``tol_onset_post`` by default); everywhere when it has no score notes."""
+    ``tol_onset_pre``/``tol_onset_post`` by default); without score notes, where the pitch component
+    itself is allowed (a component added for 2–8 s gets an onset template for 2–8 s)."""
     c = project.components[r]
     if c.kind != "pitch" or c.pitch is None:
         raise ValueError(f"{c.name} is not a pitch component")
@@ -585,7 +586,7 @@ def onset_component_data(
     if notes:
         allow_h = note_region(project, "onset", notes, params)
     else:
-        allow_h = np.ones(project.n_frames, bool)
+        allow_h = np.asarray(project.allow_H[r], bool).copy()
     if not allow_h.any():
         raise ValueError(f"the onsets of {c.name} all lie outside the recording")
     tmpl, allow_w = onset_template(project.n_bins, ONSET_TEMPLATE_VALUE, dtype=project.W.dtype)
