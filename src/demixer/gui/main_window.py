@@ -136,6 +136,16 @@ class MainWindow(QMainWindow):
         self.bottom_split.setSizes([270, 780])
         self.v_split.setSizes([300, 560])
 
+    def show_fitting_the_screen(self) -> None:
+        """Show at 1400×900, or maximised when the screen's available area is smaller (a 1366×768
+        laptop): the window must never start larger than the screen (issue 18, item 8)."""
+        screen = self.screen()
+        avail = screen.availableGeometry() if screen is not None else None
+        if avail is not None and (avail.width() < self.width() + 40 or avail.height() < self.height() + 60):
+            self.showMaximized()
+        else:
+            self.show()
+
     @staticmethod
     def _sync_splitters(src: QSplitter, dst: QSplitter, *_):
         if dst.sizes() != src.sizes():

@@ -221,6 +221,7 @@ class AuditionController(QObject):
         self.unavailable_label = QLabel("")
         self.unavailable_label.setStyleSheet("color: #ff9f7a")
         self.unavailable_label.setVisible(False)
+        self.unavailable_label.setMaximumWidth(200)  # the whole reason is in its tooltip and the transport bar
         w.statusBar().addPermanentWidget(self.unavailable_label)
 
         pen = pg.mkPen(PLAYHEAD_COLOUR, width=2)
