@@ -437,3 +437,45 @@ def test_an_onset_template_for_a_limited_component_is_limited_and_tints_only_the
     over = ContributionOverlay(window.v_pane)
     over.set_contribution(np.zeros((4, 5)))
     assert over.item.image is None
+
+
+# ------------------------------------------------------------------------------------------- item 11
+def _drag(viewport, start, end, steps: int = 12) -> None:
+    """Press the left button at ``start``, move in ``steps`` to ``end``, release (viewport pixels)."""
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    def send(kind, pos, buttons):
+        p = QPointF(pos)
+        ev = QMouseEvent(kind, p, QPointF(viewport.mapToGlobal(p.toPoint())), Qt.MouseButton.LeftButton
+                         if kind != QMouseEvent.Type.MouseMove else Qt.MouseButton.NoButton, buttons,
+                         Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(viewport, ev)
+
+    left = Qt.MouseButton.LeftButton
+    send(QMouseEvent.Type.MouseButtonPress, start, left)
+    for i in range(1, steps + 1):
+        f = i / steps
+        send(QMouseEvent.Type.MouseMove, QPointF(start) + (QPointF(end) - QPointF(start)) * f, left)
+    send(QMouseEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+
+
+def test_colour_bar_handles_move_levels_at_a_sane_rate(window, qtbot):
+    """Item 11: a 125 px drag of a level handle moved the level by 50 dB."""
+    from PySide6.QtCore import QPointF
+
+    _screen_sized(window, qtbot, 1366, 768)
+    pane = window.v_pane
+    bar = pane.bar
+    lo0, hi0 = bar.levels()
+    line = bar.region.lines[1]  # the top handle
+    scene = line.mapToScene(line.boundingRect().center())
+    start = pane.mapFromScene(scene)
+    end = QPointF(start) + QPointF(0, 125)
+    assert pane.viewport().rect().contains(end.toPoint())
+    _drag(pane.viewport(), start, end)
+    lo1, hi1 = bar.levels()
+    assert hi1 < hi0  # dragged down: the top level went down
+    assert 3 <= hi0 - hi1 <= 30 and lo1 == lo0
+    assert pane.manual_levels
