@@ -479,3 +479,18 @@ def test_colour_bar_handles_move_levels_at_a_sane_rate(window, qtbot):
     assert hi1 < hi0  # dragged down: the top level went down
     assert 3 <= hi0 - hi1 <= 30 and lo1 == lo0
     assert pane.manual_levels
+
+
+def test_the_empty_start_up_state_shows_what_opening_a_file_uses(qtbot):
+    """Item 12: the empty window showed Euclidean, 2048/512 where opening a file used KL, 4096/1024."""
+    from demixer.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    pp = w.params_pane
+    before = (pp.run_params(), pp.stft_params(), pp.score_params())
+    assert w.open_demo()
+    after = (pp.run_params(), pp.stft_params(), pp.score_params())
+    assert before[0].model == after[0].model and before[0].n_iter == after[0].n_iter
+    assert (before[1].n_fft, before[1].hop, before[1].sr) == (after[1].n_fft, after[1].hop, after[1].sr)
+    assert before[2].tol_pitch == after[2].tol_pitch
