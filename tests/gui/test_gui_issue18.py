@@ -494,3 +494,33 @@ def test_the_empty_start_up_state_shows_what_opening_a_file_uses(qtbot):
     assert before[0].model == after[0].model and before[0].n_iter == after[0].n_iter
     assert (before[1].n_fft, before[1].hop, before[1].sr) == (after[1].n_fft, after[1].hop, after[1].sr)
     assert before[2].tol_pitch == after[2].tol_pitch
+
+
+def test_listen_to_one_component_alone(window, qtbot):
+    """What users miss: soloing a single component (hear what one template does): select its row with
+    the mouse, Shift+Space."""
+    from PySide6.QtCore import Qt
+
+    a = window.audition
+    p = window.project
+    table = window.editing.panel.table
+    r = [i for i, c in enumerate(p.components) if c.kind == "pitch"][0]
+    _click_row(qtbot, table, r)
+    qtbot.keyClick(table, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
+    one = a.expected_buffer()
+    mix = p.audio.samples
+    assert one.shape == mix.shape
+    rms = lambda x: float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))  # noqa: E731
+    assert 0 < rms(one) < 0.8 * rms(mix)
+    assert p.components[r].name in window.statusBar().currentMessage()
+    # every component together is the whole recording
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(table, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
+    np.testing.assert_allclose(a.expected_buffer(), mix, atol=2e-5)
+    # the Listen dock's choice plays again once it changes
+    from demixer.gui.mixer import MODE_MIXTURE, MODE_SOURCES
+
+    a.panel.set_mode(MODE_SOURCES)
+    a.panel.set_mode(MODE_MIXTURE)
+    np.testing.assert_array_equal(a.expected_buffer(), mix)

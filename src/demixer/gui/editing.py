@@ -23,7 +23,7 @@ from functools import partial
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog
 
 from demixer.gui.components_panel import AddPitchDialog, ComponentsPanel
@@ -116,6 +116,11 @@ class EditingController(QObject):
         self.act_add_pitch.triggered.connect(self.ask_add_pitch)
         self.act_add_onset = QAction("Add &onset templates for the selected components", w)
         self.act_add_onset.triggered.connect(lambda: self.add_onset_templates(self.selected_components()))
+        self.act_listen = QAction("&Listen to the selected components alone", w)
+        self.act_listen.setShortcut(QKeySequence("Shift+Space"))
+        self.act_listen.setToolTip("Play only what the selected components contribute (Shift+Space)")
+        self.act_listen.triggered.connect(lambda: w.audition.listen_to_components(self.selected_components()))
+        w.addAction(self.act_listen)  # the shortcut works whichever child has the focus
         self.act_delete = QAction("&Delete the selected components", w)
         self.act_delete.triggered.connect(lambda: self.delete_components(self.selected_components()))
         self.act_pitch_range = QAction("Pitch range → source…", w)
@@ -144,6 +149,7 @@ class EditingController(QObject):
             for a in (
                 self.act_add_pitch,
                 self.act_add_onset,
+                self.act_listen,
                 self.act_delete,
                 self.act_pitch_range,
                 self.act_reset_sources,

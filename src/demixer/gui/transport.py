@@ -32,12 +32,15 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
+from PySide6.QtGui import QAction, QCursor, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
 
 from demixer.audio.player import PlaybackUnavailable, Player, playback_status
 from demixer.engine.audition import SourceMix, StemCache, StemRequest, StemSet, build_mix, compute_stems
 from demixer.gui.mixer import MODE_MIXTURE, MODE_SOURCES, ListenPanel
+
+MODE_COMPONENTS = "components"  # the player holds the selected components' part alone
+SOLO_SOURCE = "selected components"
 
 STEMS_LANE = "stems"  # the TaskBridge lane of the stem jobs
 
@@ -165,6 +168,7 @@ class AuditionController(QObject):
         self._next: StemRequest | None = None  # waiting
         self._wanted_key: str | None = None
         self._buffer_key: tuple | None = None
+        self.solo_buffer: np.ndarray | None = None  # what "listen to the selected components" plays
         self._play_when_ready = False
         self._was_playing = False
         self._last_live = 0.0
@@ -498,9 +502,47 @@ class AuditionController(QObject):
             self._play_when_ready = False
             self.play()
 
+    def listen_to_components(self, rows) -> bool:
+        """Play only what components ``rows`` contribute — their soft mask of the recording, as if they
+        were a source of their own (hear what one template does). It plays until the Listen dock's mode
+        or settings change or the sources are recomputed; then the dock's choice plays again."""
+        p = self.project
+        sel = sorted({int(r) for r in rows if 0 <= int(r) < (p.n_components if p is not None else 0)})
+        if p is None or not sel:
+            return False
+        import dataclasses
+
+        from demixer.engine.separation import stems as separation_stems
+
+        picked = set(sel)
+        infos = [dataclasses.replace(c, source=SOLO_SOURCE if r in picked else "")
+                 for r, c in enumerate(p.component_infos())]
+        QApplication.setOverrideCursor(QCursor(Qt.CursorShape.WaitCursor))
+        try:
+            out = separation_stems(p.audio, p.analysis, p.W, p.H, infos, [SOLO_SOURCE], p.run.alpha)
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.solo_buffer = out[SOLO_SOURCE]
+        self.player.set_buffer(self.solo_buffer, p.audio.sr)
+        self._buffer_key = ("components", tuple(sel), id(p.W), id(p.H))
+        self.stats["buffers"] += 1
+        names = ", ".join(p.components[r].name for r in sel[:3]) + ("…" if len(sel) > 3 else "")
+        self.bench.status(f"Listening to {names} alone", 5000)
+        self.buffer_changed.emit(MODE_COMPONENTS)
+        if self.available:
+            try:
+                self.player.play()
+            except PlaybackUnavailable as exc:
+                self.set_available(False, str(exc))
+                return True
+            self._start_ticking()
+        return True
+
     def expected_buffer(self) -> np.ndarray:
         """What the player should hold now, (channels, n) float32 (for tests and checks)."""
         p = self.project
+        if self._buffer_key is not None and self._buffer_key[0] == MODE_COMPONENTS:
+            return self.solo_buffer
         if self.panel.mode == MODE_MIXTURE or self.stem_set is None:
             return p.audio.samples
         return build_mix(self.stem_set, self.panel.settings())
