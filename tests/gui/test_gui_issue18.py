@@ -228,7 +228,8 @@ def test_the_window_fits_a_laptop_screen_with_every_dock_open(window, qtbot):
                 assert d.height() >= 40, d.objectName()
         # the Listen rows scroll inside their dock
         listen = window.audition.dock
-        assert listen.widget().verticalScrollBar().maximum() > 0 or listen.height() >= listen.widget().widget().sizeHint().height()
+        scroll = listen.widget()
+        assert scroll.verticalScrollBar().maximum() > 0 or listen.height() >= scroll.widget().sizeHint().height()
 
 
 def test_temporary_status_messages_are_visible_next_to_the_cursor_read_out(window, qtbot):

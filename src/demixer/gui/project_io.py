@@ -6,7 +6,8 @@ prompt on close, autosave and crash recovery, drag-and-drop, window layout (DESI
 * File menu: "Open project…", "Save project" (Ctrl+S), "Save project as…" (Ctrl+Shift+S). Project files
   go into the window's recent-files list (``MainWindow.open_audio`` hands ``.demix`` files to
   :meth:`ProjectIO.open_project`).
-* Title: ``<project file or recording><*> — Demixer`` (the app name once, last: Qt appends it otherwise); the ``*`` follows the undo stack's clean state
+* Title: ``<project file or recording><*> — Demixer`` (the app name once and last: Qt appends it
+  otherwise); the ``*`` follows the undo stack's clean state
   (``QUndoStack.setClean`` on save, ``cleanChanged``).
 * Closing with unsaved changes asks Save / Discard / Cancel without a nested event loop (a window-modal
   box; the close is ignored until the answer). An event filter on the window sees the Close event

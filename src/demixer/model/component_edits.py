@@ -265,8 +265,8 @@ def _default_name(c: Component, source: str) -> str:
 
 def _rename_for_source(comps: list[Component], r: int, source: str) -> None:
     """A pitch / onset component still named after its source ("B3 bass", "B3 bass onset (2)") is named
-    after ``source`` ("B3 soprano") unless that name is taken; a name the user gave is kept, and so is the name of a component sent
-    to the residual (it tells "Reset sources from the score" where it came from)."""
+    after ``source`` ("B3 soprano") unless that name is taken; a name the user gave is kept, and so is
+    the name of a component sent to the residual (it tells "Reset sources from the score" where it came from)."""
     c = comps[r]
     if not source or c.pitch is None or c.kind not in ("pitch", "onset") or c.source == source:
         return
