@@ -276,3 +276,17 @@ def test_resample_masks_identity_and_real_grids():
     assert np.allclose(mid, (masks[:, :-1] + masks[:, 1:]) / 2, atol=1e-6)
     with pytest.raises(ValueError, match="G, K, N"):
         resample_masks(masks[0], f, t, f, t)
+
+
+def test_soft_masks_give_silent_bins_only_to_active_groups():
+    """Issue 18 item 5: a source with no components gets mask 0, even where every model is 0; the bins
+    go to the other groups, so the masks still sum to 1."""
+    P = np.zeros((3, 4, 5), np.float32)
+    P[0, :2] = 1.0  # group 0 sounds in rows 0-1; rows 2-3 are silent everywhere
+    M = soft_masks(P, active=[True, False, True])
+    check_masks(M)
+    assert np.all(M[1] == 0)
+    assert np.allclose(M[0, 2:], 0.5) and np.allclose(M[2, 2:], 0.5)
+    assert np.allclose(soft_masks(np.zeros((2, 2, 2), np.float32), active=[False, False]), 0.5)
+    with pytest.raises(ValueError):
+        soft_masks(P, active=[True, False])

@@ -213,12 +213,14 @@ def test_an_anchor_dragged_on_V_moves_the_warp_is_one_undo_step_and_is_saved(ali
 
 
 def test_alt_drag_in_the_notes_tool_anchors_and_a_moved_note_survives_a_new_anchor(aligned, qtbot):
+    from demixer.gui.note_editor import pitch_to_y
     from demixer.gui.tools import NOTES
 
     window, ctrl, truth = aligned
     p = window.bench.project
     window.editing.tools.set_tool(NOTES)
     window.v_pane.setXRange(2.0, 8.0, padding=0)
+    window.v_pane.setYRange(pitch_to_y(window, 40), pitch_to_y(window, 90), padding=0)  # notes tall enough to hit
     qtbot.wait(50)
     ed = window.editing.note_editor
     # a plain drag in the notes tool moves one note (its written time): no anchor

@@ -114,7 +114,7 @@ def test_dropping_a_project_opens_it(win, files, qtbot, tmp_path):
     assert win.open_audio(files["other"])
     assert drop(win, path)
     qtbot.waitUntil(lambda: win.project_io.path == str(path), timeout=10_000)
-    assert win.project.audio.path == str(files["audio"]) and win.windowTitle().startswith("Demixer — p.demix")
+    assert win.project.audio.path == str(files["audio"]) and win.windowTitle().startswith("p.demix")
 
 
 def test_dropping_an_unsupported_file_is_ignored_and_opening_it_is_explained(win, files):

@@ -73,18 +73,20 @@ def test_reanalyse_with_a_new_fft_size(window):
 
 
 def test_a_fresh_dock_shows_the_dataclass_defaults(qtbot):
-    """ScoreParams / STFTParams / RunParams defaults live in one place: the dock reads them."""
-    from demixer.core.constraints import ScoreParams
-    from demixer.core.stft import STFTParams
+    """The defaults live in one place, the engine's SeparationSettings (what opening a file and
+    `demixer separate` use): the dock reads them. The empty start-up state showed Euclidean and 2048/512
+    while a file opened with KL and 4096/1024 (issue 18, item 12)."""
+    from demixer.engine.separation import SeparationSettings
     from demixer.gui.params import ParametersPane
-    from demixer.model.project import RunParams
 
     pane = ParametersPane()
     qtbot.addWidget(pane)
-    d, got = ScoreParams(), pane.score_params()
+    s0 = SeparationSettings()
+    d, got = s0.score, pane.score_params()
     for name in ("tol_pitch", "tol_note_pre", "tol_note_post", "tol_onset_pre", "tol_onset_post"):
         assert getattr(got, name) == pytest.approx(getattr(d, name)), name
-    st, s0 = pane.stft_params(), STFTParams()
-    assert (st.n_fft, st.hop, st.sr) == (s0.n_fft, s0.hop, s0.sr)
+    st = pane.stft_params()
+    assert (st.n_fft, st.hop, st.sr) == (s0.stft.n_fft, s0.stft.hop, s0.stft.sr)
     r = pane.run_params()
-    assert (r.n_iter, r.seed) == (RunParams().n_iter, RunParams().seed)
+    assert (r.model, r.n_iter, r.seed) == (s0.model, s0.n_iter, s0.seed)
+    assert pane.model.currentData() == s0.model

@@ -122,7 +122,7 @@ def test_after_a_crash_the_next_launch_offers_and_restores_the_edits(make_window
     assert asked[0][0] == "recover" and str(path) in asked[0][1]
     assert np.array_equal(b.project.H, H)
     assert b.project_io.is_dirty() and b.project_io.path == str(project_file)
-    assert b.windowTitle() == "Demixer — saved.demix* (a.wav)"
+    assert b.windowTitle() == "saved.demix* (a.wav) — Demixer"
     # the file now belongs to this window: not offered again, deleted by the next clean save
     assert recovery_files(rec_dir) == [b.project_io.recovery_path()]
     assert b.project_io.pending_recoveries() == []

@@ -109,7 +109,10 @@ def test_cancel_stops_within_an_iteration_and_keeps_the_last_state(window, qtbot
 def test_closing_the_window_mid_run_cancels_and_waits_for_the_thread(window, qtbot, capfd):
     ctrl = window.start_run(n_iter=LONG)
     _wait_for_snapshots(qtbot, ctrl)
-    window.close()
+    window.close()  # a run going is unsaved work: the window asks first (issue 18, item 1)
+    assert window.isVisible() and ctrl.is_running()
+    window.project_io.prompt.choice_buttons["discard"].click()
+    qtbot.waitUntil(lambda: not window.isVisible())
     assert ctrl.thread.isFinished()  # closeEvent waited
     assert ctrl.cancelled and window.run_ctrl is None
     assert window.project.runs == []  # a closing window applies nothing

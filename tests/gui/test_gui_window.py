@@ -23,7 +23,7 @@ def test_window_opens_on_the_demo_with_a_sensible_size(window):
     assert p is not None and p.title == "mozart_k545_exposition.flac"
     assert window.width() >= 1200 and window.height() >= 800
     assert "mozart" in window.windowTitle()
-    assert [a.text().replace("&", "") for a in window.menuBar().actions()] == ["File", "Edit", "Run", "View"]
+    assert [a.text().replace("&", "") for a in window.menuBar().actions()] == ["File", "Edit", "Run", "View", "Help"]
     assert window.act_run.isEnabled() and not window.act_cancel.isEnabled()
     assert window.act_run.shortcut().toString() == "Ctrl+R"
     assert window.act_cancel.shortcut().toString() == "Esc"

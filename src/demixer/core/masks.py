@@ -3,7 +3,8 @@
 For source g with components C_g: V̂_g = W[:, C_g] H[C_g, :], and
     M_g = V̂_g^α ⊘ Σ_j V̂_j^α
 with the residual source (components in no source) among the j, so Σ_g M_g = 1 exactly; where every
-model is zero the bin is split equally. Ŝ_g = M_g ⊙ X on every channel of the complex STFT, inverse
+model is zero the bin is split equally among the groups that have components (a source with no
+components is silent: its mask is 0 everywhere). Ŝ_g = M_g ⊙ X on every channel of the complex STFT, inverse
 STFT to the input's length: the sources add up to the mixture up to float error.
 
 :func:`separate_blocks` does the same a block of frames at a time (the STFT of every channel, the masks
@@ -66,9 +67,10 @@ def source_models(W, H, groups: Sequence[Sequence[int]]) -> np.ndarray:
     return out
 
 
-def soft_masks(models, alpha: float = 1.0) -> np.ndarray:
-    """(G, K, N) masks M_g = V̂_g^α / Σ_j V̂_j^α that sum to exactly 1 in every bin (equal split where all
-    models are 0). ``models`` are nonnegative (G, K, N)."""
+def soft_masks(models, alpha: float = 1.0, active: Sequence[bool] | None = None) -> np.ndarray:
+    """(G, K, N) masks M_g = V̂_g^α / Σ_j V̂_j^α that sum to exactly 1 in every bin. Where all models are 0
+    the bin is split equally among the ``active`` groups (default: all; a group with no components is not
+    active and stays silent; if none is active, among all). ``models`` are nonnegative (G, K, N)."""
     P = np.array(models, dtype=np.result_type(np.asarray(models).dtype, np.float32), copy=True)
     if P.ndim != 3 or P.shape[0] == 0:
         raise ValueError(f"models must be a non-empty (G, K, N) stack, got shape {P.shape}")
@@ -88,7 +90,12 @@ def soft_masks(models, alpha: float = 1.0) -> np.ndarray:
     empty = total <= tiny
     np.divide(P, np.where(empty, 1, total), out=P)
     if empty.any():
-        P[:, empty] = 1.0 / P.shape[0]
+        share = np.ones(P.shape[0], P.dtype) if active is None else np.asarray(active, dtype=P.dtype)
+        if share.shape != (P.shape[0],):
+            raise ValueError(f"active must name {P.shape[0]} groups, got shape {share.shape}")
+        if not share.any():
+            share[:] = 1
+        P[:, empty] = (share / share.sum())[:, None]
     # Remove the last float-rounding excess so the masks sum to 1 as nearly as the dtype allows.
     P /= P.sum(axis=0)
     return P

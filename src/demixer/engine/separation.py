@@ -186,7 +186,7 @@ def source_names(components: Sequence[ComponentInfo], sources: Sequence[str]) ->
 
 def masks_for(W, H, components, sources, alpha: float = 1.0) -> tuple[list[str], np.ndarray]:
     names, groups = source_names(components, sources)
-    return names, soft_masks(source_models(W, H, groups), alpha)
+    return names, soft_masks(source_models(W, H, groups), alpha, active=[len(g) > 0 for g in groups])
 
 
 #: frames per block of the stem stage (the masks, every channel's STFT and the overlap-add of one block)
@@ -213,6 +213,7 @@ def stem_blocks(
     frames from W·H (resampled from the analysis grid to the file's when the rates differ), so memory
     does not grow with the length of the recording."""
     names, groups = source_names(components, sources)
+    active = [len(g) > 0 for g in groups]  # a source with no components is silent (DESIGN.md §2.5)
     p = analysis.params
     q = p if sr == p.sr else p.scaled_to(sr)
     W = np.asarray(W)
@@ -224,11 +225,11 @@ def stem_blocks(
 
     def masks_for(f0: int, f1: int) -> np.ndarray:
         if same_grid:
-            return soft_masks(source_models(W, H[:, f0:f1], groups), alpha).astype(np.float32, copy=False)
+            return soft_masks(source_models(W, H[:, f0:f1], groups), alpha, active).astype(np.float32, copy=False)
         t = frame_times(f1, q.sr, q.hop)[f0:f1]
         i0 = max(0, min(n_a - 1, int(np.floor(t[0] / dt_a))))
         i1 = max(i0 + 1, min(n_a, int(np.floor(t[-1] / dt_a)) + 2))
-        m = soft_masks(source_models(W, H[:, i0:i1], groups), alpha)
+        m = soft_masks(source_models(W, H[:, i0:i1], groups), alpha, active)
         t_src = frame_times(n_a, p.sr, p.hop)[i0:i1]
         return resample_masks(m, f_src, t_src, f_dst, t).astype(np.float32)
 

@@ -123,7 +123,10 @@ def run_app(args) -> int:
         elif scripted:
             QTimer.singleShot(150, shoot)
 
-    win.show()
+    if screenshot:
+        win.show()  # scripted: the image is the 1400×900 window, whatever the screen
+    else:
+        win.show_fitting_the_screen()
     win.startup_time = time.perf_counter() - t0
     QTimer.singleShot(0, load)
     code = app.exec()

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 from functools import partial
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog
 
 from demixer.gui.components_panel import AddPitchDialog, ComponentsPanel
@@ -100,6 +101,7 @@ class EditingController(QObject):
             spin.setKeyboardTracking(False)  # typing "0.35" is one change (on Enter / focus out), not three
             spin.valueChanged.connect(self._on_tolerance_changed)
         self.bench.undo.stack.indexChanged.connect(self._sync_tolerances)
+        self._tolerances_connected = True
         self._anchor: int | None = None
         for pane in (window.h_pane, window.w_pane):
             pane.scene().sigMouseClicked.connect(partial(self._on_pane_clicked, pane))
@@ -120,6 +122,11 @@ class EditingController(QObject):
         self.act_add_pitch.triggered.connect(self.ask_add_pitch)
         self.act_add_onset = QAction("Add &onset templates for the selected components", w)
         self.act_add_onset.triggered.connect(lambda: self.add_onset_templates(self.selected_components()))
+        self.act_listen = QAction("&Listen to the selected components alone", w)
+        self.act_listen.setShortcut(QKeySequence("Shift+Space"))
+        self.act_listen.setToolTip("Play only what the selected components contribute (Shift+Space)")
+        self.act_listen.triggered.connect(lambda: w.audition.listen_to_components(self.selected_components()))
+        w.addAction(self.act_listen)  # the shortcut works whichever child has the focus
         self.act_delete = QAction("&Delete the selected components", w)
         self.act_delete.triggered.connect(lambda: self.delete_components(self.selected_components()))
         self.act_pitch_range = QAction("Pitch range → source…", w)
@@ -148,6 +155,7 @@ class EditingController(QObject):
             for a in (
                 self.act_add_pitch,
                 self.act_add_onset,
+                self.act_listen,
                 self.act_delete,
                 self.act_pitch_range,
                 self.act_reset_sources,
@@ -228,6 +236,9 @@ class EditingController(QObject):
             w.display.update_summary()
         if w.v_mode != "V" and not self.bench.running():
             w.display.show_V()
+        # the score reference follows each component's (pitch, kind, source): reassigning, renaming a
+        # source or "Reset sources from the score" changes which cells count as painted
+        self.refresh_masks()
         self._on_selection_changed(self.selected_components())
 
     def _on_sources_changed(self) -> None:
@@ -505,6 +516,22 @@ class EditingController(QObject):
     def reset_sources_from_score(self) -> bool:
         return self._try(ce.reset_sources_from_score)
 
+    def shutdown(self) -> None:
+        """The window is closing: stop listening to the undo stack and the tolerance spin boxes. The
+        stack outlives the dock's widgets while the window is torn down and emits ``indexChanged`` when it
+        is cleared; reading a deleted QDoubleSpinBox then raised on quit (issue 18, item 2)."""
+        if not self._tolerances_connected:
+            return
+        self._tolerances_connected = False
+        stack = self.bench.undo.stack
+        if shiboken6.isValid(stack):
+            stack.indexChanged.disconnect(self._sync_tolerances)
+        pp = self.window.params_pane
+        for name in _TOL_SPINS:
+            spin = getattr(pp, name)
+            if shiboken6.isValid(spin):
+                spin.valueChanged.disconnect(self._on_tolerance_changed)
+
     # tolerances
     def _sync_tolerances(self, *_):
         """Show ``project.score``'s tolerances in the dock (after an undo / redo of a tolerance change)
@@ -513,6 +540,8 @@ class EditingController(QObject):
         if p is None:
             return
         pp = self.window.params_pane
+        if not self._tolerances_connected or not shiboken6.isValid(pp):
+            return
         changed = False
         for name in _TOL_SPINS:
             spin = getattr(pp, name)

@@ -61,16 +61,12 @@ class Exporter(QObject):
             self.act_losses.setEnabled(bool(self.bench.project.runs))
 
     # ------------------------------------------------------------------------------ helpers
-    def _start_dir(self) -> str:
-        saved = settings.export_dir()
-        if saved and os.path.isdir(saved):
-            return saved
-        p = self.bench.project
-        path = getattr(getattr(p, "audio", None), "path", None)
-        return str(Path(path).parent) if path else str(Path.home())
+    def start_dir(self) -> str:
+        """Where the export dialogs open (settings.save_dir: the last save, else the documents folder)."""
+        return settings.save_dir()
 
     def _remember(self, folder: str | os.PathLike[str]) -> None:
-        settings.set_export_dir(os.fspath(folder))
+        settings.set_save_dir(os.fspath(folder))
 
     def _done(self, what: str, where: str | os.PathLike[str]) -> None:
         self.bench.status(f"Exported {what} to {os.fspath(where)}", 8000)
@@ -81,7 +77,7 @@ class Exporter(QObject):
     # ------------------------------------------------------------------------------ sources
     def _ask_stems(self, fmt: str) -> None:
         title = f"Export the sources ({fmt.upper()}) to"
-        folder = QFileDialog.getExistingDirectory(self.window, title, self._start_dir())
+        folder = QFileDialog.getExistingDirectory(self.window, title, self.start_dir())
         if folder:
             self.export_stems(folder, fmt)
 
@@ -107,7 +103,7 @@ class Exporter(QObject):
 
     # ------------------------------------------------------------------------------ factors
     def _ask_factors(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Export W and H to", self._start_dir())
+        folder = QFileDialog.getExistingDirectory(self.window, "Export W and H to", self.start_dir())
         if folder:
             self.export_factors(folder)
 
@@ -128,7 +124,7 @@ class Exporter(QObject):
 
     # ------------------------------------------------------------------------------ images
     def _ask_images(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Export pane images to", self._start_dir())
+        folder = QFileDialog.getExistingDirectory(self.window, "Export pane images to", self.start_dir())
         if folder:
             self.export_images(folder)
 
@@ -153,7 +149,7 @@ class Exporter(QObject):
 
     # ------------------------------------------------------------------------------ losses
     def _ask_losses(self) -> None:
-        start = os.path.join(self._start_dir(), "losses.csv")
+        start = os.path.join(self.start_dir(), "losses.csv")
         path, _ = QFileDialog.getSaveFileName(self.window, "Export the loss curves", start, "CSV (*.csv)")
         if path:
             self.export_losses(path)

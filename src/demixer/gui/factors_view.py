@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer
 
+from demixer.core.notes import pitch_name
 from demixer.gui.display import LogFreqMap, db_top, format_hz, to_db
 from demixer.gui.panes import db_or_floor
 from demixer.gui.worker import DisplaySnapshot
@@ -37,6 +38,18 @@ PANE_INTERVAL_MS = 100  # W/H repaint period during a run: ≤ 10 Hz
 V_LIVE_INTERVAL_S = 0.5  # W·H / source view refresh period during a run
 MODE_V, MODE_WH = "V", "W·H"
 SOURCE_PREFIX = "source: "
+
+
+def pitch_text(freq: float) -> str:
+    """" (A4 +12 cents)": the nearest equal-tempered pitch (A4 = 440 Hz) and the offset from it."""
+    if not (freq > 0 and math.isfinite(freq)):
+        return ""
+    midi = 69.0 + 12.0 * math.log2(freq / 440.0)
+    near = int(round(midi))
+    if not 0 <= near <= 127:
+        return ""
+    cents = int(round(100.0 * (midi - near)))
+    return f" ({pitch_name(near)} {cents:+d} cents)"
 
 
 class FactorView(QObject):
@@ -262,6 +275,18 @@ class FactorView(QObject):
         self.h_pane.setYRange(0.0, float(p.n_components), padding=0.0)
         self.w_pane.setXRange(0.0, float(p.n_components), padding=0.0)
 
+    def zoom_time(self, factor: float) -> None:
+        """Zoom the time axis (V and H) by ``factor`` around the middle of the view (0.5: in, 2: out),
+        within the piece."""
+        p = self.bench.project
+        if p is None:
+            return
+        (x0, x1), _ = self.v_pane.viewRange()
+        mid, half = (x0 + x1) / 2.0, max((x1 - x0) * factor / 2.0, 0.05)
+        half = min(half, p.duration / 2.0)
+        mid = min(max(mid, half), p.duration - half)
+        self.v_pane.setXRange(mid - half, mid + half, padding=0.0)
+
     def set_log_frequency(self, on: bool) -> None:
         on = bool(on)
         if self.bench.actions.action("view.log").isChecked() != on:
@@ -340,7 +365,7 @@ class FactorView(QObject):
         if pane is not self.w_pane:
             parts.append(f"t {x:7.3f} s")
         if freq is not None:
-            parts.append(f"f {format_hz(freq) if freq >= 1000 else f'{freq:.1f}'} Hz")
+            parts.append(f"f {format_hz(freq) if freq >= 1000 else f'{freq:.1f}'} Hz" + pitch_text(freq))
         if pane is self.h_pane:
             r = int(math.floor(y))
             comp = r if 0 <= r < p.n_components else None

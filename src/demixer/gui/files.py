@@ -207,9 +207,14 @@ class FileController(QObject):
             self.open_score(path)
 
     def ask_screenshot(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.bench.host, "Save window image", "demixer.png", "PNG (*.png)")
-        if path and not self.bench.host.grab().save(path):
+        start = os.path.join(settings.save_dir(), "demixer.png")
+        path, _ = QFileDialog.getSaveFileName(self.bench.host, "Save window image", start, "PNG (*.png)")
+        if not path:
+            return
+        if not self.bench.host.grab().save(path):
             self.bench.show_error("Cannot save the image", path, "the image could not be written")
+        else:
+            settings.set_save_dir(os.path.dirname(os.path.abspath(path)))
 
     def recent_files(self) -> list[tuple[str, str | None]]:
         return settings.recent_files()

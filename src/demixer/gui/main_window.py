@@ -14,9 +14,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QStyle,
     QToolBar,
@@ -41,6 +43,18 @@ from demixer.gui.workbench import Workbench
 __all__ = ["MainWindow", "PANE_INTERVAL_MS"]
 
 DB_RANGES = (40, 60, 80, 100, 120)
+CURSOR_READOUT_PX = 400  # the cursor read-out's width in the status bar
+RUN_LABEL_MAX_PX = 260
+
+
+def _keys(*keys) -> list[QKeySequence]:
+    """Key sequences without repeats (a sequence given twice to one action is ambiguous: it never fires)."""
+    out: list[QKeySequence] = []
+    for k in keys:
+        for seq in QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey) else [QKeySequence(k)]:
+            if not seq.isEmpty() and seq not in out:
+                out.append(seq)
+    return out
 
 
 class MainWindow(QMainWindow):
@@ -78,6 +92,9 @@ class MainWindow(QMainWindow):
         from demixer.gui.project_io import install_project_io
 
         self.project_io = self.files.project_io = install_project_io(self)
+        from demixer.gui.help import install_help  # Help → shortcuts, About (version, licences)
+
+        self.help = install_help(self)
 
     # ================================================================================ construction
     def _build_central(self) -> None:
@@ -119,6 +136,16 @@ class MainWindow(QMainWindow):
         self.bottom_split.setSizes([270, 780])
         self.v_split.setSizes([300, 560])
 
+    def show_fitting_the_screen(self) -> None:
+        """Show at 1400×900, or maximised when the screen's available area is smaller (a 1366×768
+        laptop): the window must never start larger than the screen (issue 18, item 8)."""
+        screen = self.screen()
+        avail = screen.availableGeometry() if screen is not None else None
+        if avail is not None and (avail.width() < self.width() + 40 or avail.height() < self.height() + 60):
+            self.showMaximized()
+        else:
+            self.show()
+
     @staticmethod
     def _sync_splitters(src: QSplitter, dst: QSplitter, *_):
         if dst.sizes() != src.sizes():
@@ -142,10 +169,17 @@ class MainWindow(QMainWindow):
         )
 
     def make_dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
-        """A movable, floatable, closable dock named ``dock_<name>`` (window state is saved by name)."""
+        """A movable, floatable, closable dock named ``dock_<name>`` (window state is saved by name). Its
+        content sits in a scroll area, so no dock sets the window's minimum height: the window fits a
+        1366×768 laptop with every dock open and stays usable at 1024×700 (issue 18, item 8)."""
         d = QDockWidget(title, self)
         d.setObjectName(f"dock_{name}")
-        d.setWidget(widget)
+        scroll = QScrollArea(d)
+        scroll.setObjectName(f"scroll_{name}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        d.setWidget(scroll)
         d.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
@@ -178,6 +212,12 @@ class MainWindow(QMainWindow):
         self.act_cancel.triggered.connect(lambda: self.runs.cancel_run())
         self.act_fit = QAction("&Zoom to fit", self, shortcut=QKeySequence("Ctrl+0"))
         self.act_fit.triggered.connect(lambda: self.display.zoom_to_fit())
+        self.act_zoom_in = QAction("Zoom &in", self)
+        self.act_zoom_in.setShortcuts(_keys("Ctrl+=", "Ctrl++", QKeySequence.StandardKey.ZoomIn))
+        self.act_zoom_in.triggered.connect(lambda: self.display.zoom_time(0.5))
+        self.act_zoom_out = QAction("Zoom &out", self)
+        self.act_zoom_out.setShortcuts(_keys("Ctrl+-", QKeySequence.StandardKey.ZoomOut))
+        self.act_zoom_out.triggered.connect(lambda: self.display.zoom_time(2.0))
         self.act_log = QAction("&Log frequency", self, shortcut=QKeySequence("Ctrl+L"), checkable=True)
         self.act_log.toggled.connect(lambda on: self.display.set_log_frequency(on))
         self.db_group = QActionGroup(self)
@@ -193,7 +233,8 @@ class MainWindow(QMainWindow):
             ("file.open", self.act_open), ("file.open_score", self.act_open_score), ("file.demo", self.act_demo),
             ("file.screenshot", self.act_screenshot), ("file.quit", self.act_quit), ("edit.undo", self.act_undo),
             ("edit.redo", self.act_redo), ("run.start", self.act_run), ("run.cancel", self.act_cancel),
-            ("view.fit", self.act_fit), ("view.log", self.act_log),
+            ("view.fit", self.act_fit), ("view.zoom_in", self.act_zoom_in), ("view.zoom_out", self.act_zoom_out),
+            ("view.log", self.act_log),
         ):
             reg.add(name, a)
         for db, a in self.db_actions.items():
@@ -218,6 +259,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_cancel)
         m = self.bench.actions.add_menu("view", mb.addMenu("&View"))
         m.addAction(self.act_fit)
+        m.addAction(self.act_zoom_in)
+        m.addAction(self.act_zoom_out)
         m.addAction(self.act_log)
         dbm = m.addMenu("&dB range")
         for a in self.db_actions.values():
@@ -245,14 +288,20 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
+        # The cursor read-out and the run line are permanent widgets of a bounded width: the rest of the
+        # bar is the message area, where temporary messages ("cannot delete every component", export
+        # results, tool hints) must stay visible (issue 18, item 9).
         self.cursor_label = QLabel("")
-        self.cursor_label.setMinimumWidth(520)
+        self.cursor_label.setObjectName("cursor_readout")
+        self.cursor_label.setFixedWidth(CURSOR_READOUT_PX)
         self.run_label = QLabel("")
+        self.run_label.setObjectName("run_status")
+        self.run_label.setMaximumWidth(RUN_LABEL_MAX_PX)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(160)
         self.progress.setTextVisible(True)
         self.progress.setVisible(False)
-        sb.addPermanentWidget(self.cursor_label, 1)
+        sb.addPermanentWidget(self.cursor_label)
         sb.addPermanentWidget(self.run_label)
         sb.addPermanentWidget(self.progress)
 
@@ -263,11 +312,14 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(running)
         self.act_open_score.setEnabled(has)
         self.act_fit.setEnabled(has)
+        self.act_zoom_in.setEnabled(has)
+        self.act_zoom_out.setEnabled(has)
         self.params_pane.reanalyse.setEnabled(has)
 
     # ================================================================================ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.runs.stop_runs()
+        self.editing.shutdown()  # before Qt tears the docks down (issue 18, item 2)
         super().closeEvent(event)
 
     # ================================================================================ public API

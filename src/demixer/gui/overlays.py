@@ -253,12 +253,13 @@ class ContributionOverlay:
 
     def set_contribution(self, model: np.ndarray | None) -> None:
         """``model``: the contribution on V's displayed grid (linear magnitude), or None."""
-        if model is None or model.size == 0:
-            self.clear()
+        if model is None or model.size == 0 or not float(np.max(model)) > 0:
+            self.clear()  # nothing there: an all-zero contribution sat at the dB floor, i.e. at "top"
             return
         db = to_db(model)
         top = float(db.max())
         alpha = np.clip((db - (top - self.RANGE_DB)) / self.RANGE_DB, 0.0, 1.0)
+        alpha[~(model > 0)] = 0.0  # exact zeros (forbidden, outside the allowed region) stay clear
         rgba = np.empty(model.shape + (4,), np.uint8)
         rgba[..., :3] = CONTRIBUTION_RGB
         rgba[..., 3] = (alpha * 200).astype(np.uint8)

@@ -68,6 +68,37 @@ BAR_WIDTH = 12
 RUN_COLOURS = ("#ffd166", "#06d6a0", "#ef476f", "#118ab2", "#c77dff", "#ff9f1c", "#8ecae6", "#e9c46a")
 
 
+def run_colour(index: int) -> str:
+    """The colour of the project's run number ``index`` (0-based)."""
+    return RUN_COLOURS[int(index) % len(RUN_COLOURS)]
+
+
+#: Dragging a level handle along the whole bar moves that level by this fraction of the shown range.
+LEVEL_DRAG_PER_BAR = 0.5
+
+
+class LevelsBar(pg.ColorBarItem):
+    """pyqtgraph's colour bar with a linear, gentler handle: pyqtgraph squares the drag and scales it by
+    the whole span per half bar, so a 125 px drag moved a level by 50 dB (issue 18, item 11). Here a drag
+    along the whole bar moves a level by half the span (80 dB shown: ~1 dB per 3 px on a 250 px bar)."""
+
+    def _regionChanging(self):  # noqa: N802 - pyqtgraph's name
+        if not self.region_changed_enable:
+            return
+        bot, top = self.region.getRegion()  # the handles rest at 63 and 191 of the bar's 0…256
+        span = max(self.hi_prv - self.lo_prv, self.rounding)
+        lo = self.lo_prv + (bot - 63.0) / 256.0 * span * LEVEL_DRAG_PER_BAR
+        hi = self.hi_prv + (top - 191.0) / 256.0 * span * LEVEL_DRAG_PER_BAR
+        if hi - lo < self.rounding:  # keep at least one step between the levels
+            if abs(bot - 63.0) > abs(top - 191.0):
+                lo = hi - self.rounding
+            else:
+                hi = lo + self.rounding
+        self.values = (self.rounding * round(lo / self.rounding), self.rounding * round(hi / self.rounding))
+        self._update_items()
+        self.sigLevelsChanged.emit(self)
+
+
 def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", background=PLOT_BG, foreground=PLOT_FG, antialias=False)
 
@@ -289,7 +320,7 @@ class ImagePane(pg.PlotWidget):
         self.manual_levels = False
         self.data_db: np.ndarray | None = None
         self.rect = QRectF()
-        self.bar = pg.ColorBarItem(
+        self.bar = LevelsBar(
             colorMap=COLORMAP,
             width=BAR_WIDTH,
             interactive=True,
@@ -514,18 +545,13 @@ class LossPane(QWidget):
         self.curves: dict[int, pg.PlotDataItem] = {}
         self.cleared: set[int] = set()
         self._labels: dict[int, str] = {}
-        self._colour_of: dict[int, str] = {}
-        self._n_colours = 0
+        self.n_runs = 0  # runs of the project (the next live curve takes colour number n_runs)
         self.live: pg.PlotDataItem | None = None
         self.live_losses: list[float] = []
         self.updates = 0  # setData calls on the live curve (for the GUI benchmark)
         self.update_times: deque[float] = deque(maxlen=100_000)
 
-    # ------------------------------------------------------------------ colours & data
-    def _next_colour(self) -> str:
-        c = RUN_COLOURS[self._n_colours % len(RUN_COLOURS)]
-        self._n_colours += 1
-        return c
+    # ------------------------------------------------------------------ data
 
     @staticmethod
     def _xy(losses: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -534,11 +560,12 @@ class LossPane(QWidget):
         return np.arange(1, y.size + 1, dtype=np.float64), y
 
     # ------------------------------------------------------------------ live run
-    def begin_live(self, label: str, n_iter: int | None = None) -> None:
-        """Start the running curve. The x range is fixed to the run's length and the y range only grows
-        when the loss leaves it, so the axes are not re-laid out on every update."""
+    def begin_live(self, label: str, n_iter: int | None = None, index: int | None = None) -> None:
+        """Start the running curve of the project's run number ``index`` (0-based; its colour is that
+        run's). The x range is fixed to the run's length and the y range only grows when the loss leaves
+        it, so the axes are not re-laid out on every update."""
         self.discard_live()
-        colour = self._next_colour()
+        colour = run_colour(self.n_runs if index is None else index)
         self.live_losses = []
         self.live = self.plot.plot([], [], pen=pg.mkPen(colour, width=2), name=f"{label} (running)")
         self._live_colour = colour
@@ -547,11 +574,16 @@ class LossPane(QWidget):
         if n_iter:
             self.plot.plotItem.vb.disableAutoRange()
             self.plot.setXRange(0, max(int(n_iter), longest), padding=0.02)
-            ys = [np.nanmin(c.yData) for c in self.curves.values() if c.yData is not None and len(c.yData)]
-            ys += [np.nanmax(c.yData) for c in self.curves.values() if c.yData is not None and len(c.yData)]
-            ys = [y for y in ys if np.isfinite(y)]
-            if ys:  # yData of a log-mode curve is already log10
-                self._live_y = (min(ys), max(ys))
+            # the y range in log10 units from the earlier curves' finite positive losses (yData is the
+            # linear data: taking it for log10 gave an axis of 1e+188 … 1e-200 and a flat live curve)
+            ys = [np.asarray(c.yData, np.float64) for c in self.curves.values() if c.yData is not None]
+            ys = [y[np.isfinite(y) & (y > 0)] for y in ys]
+            ys = np.concatenate(ys) if ys else np.zeros(0)
+            if ys.size:
+                lo, hi = float(np.log10(ys.min())), float(np.log10(ys.max()))
+                span = max(hi - lo, 0.05)
+                self._live_y = (lo - 0.15 * span, hi + 0.05 * span)
+                self.plot.setYRange(*self._live_y, padding=0)
 
     def extend_live(self, losses: Sequence[float]) -> None:
         if self.live is None or not losses:
@@ -582,8 +614,6 @@ class LossPane(QWidget):
 
     def end_live(self, run_id: int) -> None:
         """The live curve becomes the curve of run ``run_id`` (added by :meth:`sync`)."""
-        if self.live is not None:
-            self._colour_of[run_id] = self._live_colour
         self.discard_live()
 
     # ------------------------------------------------------------------ runs of the project
@@ -593,10 +623,11 @@ class LossPane(QWidget):
         for rid in list(self.curves):
             if rid not in ids:
                 self._remove_curve(rid)
-        for rec in runs:
+        self.n_runs = len(runs)
+        for i, rec in enumerate(runs):
             if rec.id in self.cleared or rec.id in self.curves:
                 continue
-            colour = self._colour_of.setdefault(rec.id, self._next_colour())
+            colour = run_colour(i)  # by the run's place in the project: distinct, the same after reopening
             x, y = self._xy(rec.losses)
             label = f"{rec.label}" + ("" if rec.stopped == "finished" else f" ({rec.stopped})")
             curve = self.plot.plot(x, y, pen=pg.mkPen(colour, width=2), name=label)
@@ -616,8 +647,9 @@ class LossPane(QWidget):
             self._remove_curve(rid)
         self.discard_live()
         self.cleared.clear()
-        self._colour_of.clear()
-        self._n_colours = 0
+        self.n_runs = 0
+        self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)  # not the last project's axes
+        self.plot.plotItem.vb.enableAutoRange()
 
     def _remove_curve(self, rid: int) -> None:
         curve = self.curves.pop(rid, None)

@@ -111,11 +111,15 @@ class ParametersPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._updating = False
-        self._run = run0 = RunParams()  # every default below comes from the dataclasses, never a literal
-        self._score = sc0 = ScoreParams()
-        from demixer.core.stft import STFTParams  # scipy: imported when the dock is made, not at import
+        # Every default below is what opening a file uses (the engine's SeparationSettings, which is also
+        # what `demixer separate` uses), never a literal: the empty start-up state showed Euclidean and
+        # 2048/512 while a file opened with KL and 4096/1024 (issue 18, item 12).
+        from demixer.engine.separation import SeparationSettings  # scipy: when the dock is made
 
-        st0 = STFTParams()
+        s0 = SeparationSettings()
+        self._run = run0 = RunParams(model=s0.model, n_iter=s0.n_iter, seed=s0.seed)  # as files.py makes it
+        self._score = sc0 = s0.score
+        st0 = s0.stft
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(6)
@@ -126,6 +130,7 @@ class ParametersPane(QWidget):
             self.model.addItem(m.label, m.name)
             can = "staged fit from the score on the first Run" if m.staged else "no staged fit: every Run refines"
             self.model.setItemData(i, f"{m.summary}; {can}", Qt.ItemDataRole.ToolTipRole)
+        self.model.setCurrentIndex(max(0, self.model.findData(run0.model)))
         self.model.setToolTip(
             "NMF by multiplicative updates (Euclidean or KL), or a nonnegative autoencoder. With a score, the "
             "first Run is the staged fit (as demixer separate); later Runs refine from the current state"

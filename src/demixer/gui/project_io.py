@@ -6,7 +6,8 @@ prompt on close, autosave and crash recovery, drag-and-drop, window layout (DESI
 * File menu: "Open project…", "Save project" (Ctrl+S), "Save project as…" (Ctrl+Shift+S). Project files
   go into the window's recent-files list (``MainWindow.open_audio`` hands ``.demix`` files to
   :meth:`ProjectIO.open_project`).
-* Title: ``Demixer — <project file or recording><*>``; the ``*`` follows the undo stack's clean state
+* Title: ``<project file or recording><*> — Demixer`` (the app name once and last: Qt appends it
+  otherwise); the ``*`` follows the undo stack's clean state
   (``QUndoStack.setClean`` on save, ``cleanChanged``).
 * Closing with unsaved changes asks Save / Discard / Cancel without a nested event loop (a window-modal
   box; the close is ignored until the answer). An event filter on the window sees the Close event
@@ -83,6 +84,10 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True
     return True
+
+
+#: Save / Discard / Cancel, each with a mnemonic (Alt+S, Alt+D, Alt+C).
+CLOSE_BUTTONS = (("save", "&Save", "accept"), ("discard", "&Discard", "destructive"), ("cancel", "&Cancel", "reject"))
 
 
 class ProjectIO(QObject):
@@ -255,9 +260,10 @@ class ProjectIO(QObject):
             return
         star = "*" if self.is_dirty() else ""
         if self.path:
-            title = f"Demixer — {Path(self.path).name}{star} ({p.title})"
+            title = f"{Path(self.path).name}{star} ({p.title}) — Demixer"
         else:
-            title = f"Demixer — {p.title}{star}"
+            title = f"{p.title}{star} — Demixer"
+        # the app's name last, once: Qt appends the display name to a title that does not end with it
         self.win.setWindowTitle(title)
 
     def _on_project_changed(self) -> None:
@@ -306,9 +312,8 @@ class ProjectIO(QObject):
         if self.path:
             suggested = self.path
         else:
-            audio = getattr(p.audio, "path", None)
-            folder = os.path.dirname(os.path.abspath(audio)) if audio else os.getcwd()
-            suggested = os.path.join(folder, Path(p.title).stem + PROJECT_SUFFIX)
+            # where the user last saved, else their documents folder: never the demo's resources folder
+            suggested = os.path.join(settings.save_dir(), Path(p.title).stem + PROJECT_SUFFIX)
         path = self.ask_save_path(suggested)
         if not path:
             return False
@@ -336,6 +341,7 @@ class ProjectIO(QObject):
         self.discard_recovery()
         self.bench.add_recent(path, None)
         self.update_title()
+        settings.set_save_dir(os.path.dirname(os.path.abspath(path)))  # the next dialog opens here
         self._status(f"Saved {Path(path).name}", 5000)
         return True
 
@@ -355,7 +361,20 @@ class ProjectIO(QObject):
             "Unsaved changes",
             f"Save the changes to {name}?",
             "Your changes will be lost if you don't save them.",
-            (("save", "Save", "accept"), ("discard", "Discard", "destructive"), ("cancel", "Cancel", "reject")),
+            CLOSE_BUTTONS,
+            "save",
+        )
+
+    def _running_texts(self):
+        ctrl = self.bench.runs.run_ctrl
+        label = ctrl.label if ctrl is not None else "the run"
+        name = Path(self.path).name if self.path else self.bench.project.title
+        return (
+            "A run is going",
+            f"Run {label} is still going. Stop it and save {name}?",
+            "Save stops the run after the current iteration, keeps its result and saves the project. "
+            "Discard closes without it: the run and any unsaved changes are lost.",
+            CLOSE_BUTTONS,
             "save",
         )
 
@@ -579,21 +598,32 @@ class ProjectIO(QObject):
     def confirm_close(self, event) -> bool:
         """True: let the window close. With unsaved changes the close is ignored and a window-modal box
         asks Save / Discard / Cancel; Save or Discard close the window again."""
-        if self._close_confirmed or self.bench.scripted or not self.is_dirty():
+        running = self.bench.running()  # a run going is unsaved work too, even with no other edit
+        if self._close_confirmed or self.bench.scripted or not (running or self.is_dirty()):
             return True
         event.ignore()
         if self.prompt is not None and self.prompt.isVisible():
             return False
-        title, text, info, buttons, default = self._unsaved_texts()
+        title, text, info, buttons, default = self._running_texts() if running else self._unsaved_texts()
         self.ask_async("unsaved", title, text, info, buttons, default, self._close_answer)
         return False
 
     def _close_answer(self, answer: str) -> None:
         self.prompt = None
+        if answer == "save" and self.bench.running():
+            # stop the run (its state is applied as one undo step), then save and close
+            self.bench.run_finished.connect(self._save_and_close_after_run, Qt.ConnectionType.SingleShotConnection)
+            self.bench.runs.cancel_run()
+            self._status("Stopping the run to save it…")
+            return
         if answer == "save" and not self.save():
             return
         if answer in ("save", "discard"):
             # not from inside the close event being answered (Qt ignores a nested close): next turn
+            QTimer.singleShot(0, self, self._close_confirmed_now)
+
+    def _save_and_close_after_run(self, _record=None) -> None:
+        if self.save():
             QTimer.singleShot(0, self, self._close_confirmed_now)
 
     def _close_confirmed_now(self) -> None:

@@ -51,6 +51,13 @@ class RunManager(QObject):
         self.loss_pane, self.progress, self.run_label = loss_pane, progress, run_label
         self.run_ctrl: RunController | None = None
         self.retired: list[RunController] = []
+        bench.project_changed.connect(self._on_project_changed)
+
+    def _on_project_changed(self) -> None:
+        """Another project: the last project's run line goes (item 12 of issue 18)."""
+        if not self.running():
+            self.run_label.setText("")
+            self.progress.setVisible(False)
 
     def running(self) -> bool:
         """A run is going and its result has not been applied yet."""
@@ -89,7 +96,7 @@ class RunManager(QObject):
         ctrl.failed.connect(self._on_run_failed)
         ctrl.finished.connect(self._on_run_thread_finished)
         self.run_ctrl = ctrl
-        self.loss_pane.begin_live(label, ctrl.n_iter)
+        self.loss_pane.begin_live(label, ctrl.n_iter, index=len(p.runs))
         self.progress.setRange(0, max(1, ctrl.n_iter))
         self.progress.setValue(0)
         self.progress.setFormat("%p%")

@@ -111,6 +111,20 @@ def set_export_dir(folder: str) -> None:
     QSettings().setValue(KEY_EXPORT_DIR, folder)
 
 
+def save_dir() -> str:
+    """Where save and export dialogs open: the folder the user last saved or exported to, else their
+    documents folder (QStandardPaths), else home — never the program's own folder (the demo's)."""
+    saved = export_dir()
+    if saved and os.path.isdir(saved):
+        return saved
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return docs if docs and os.path.isdir(docs) else str(Path.home())
+
+
+def set_save_dir(folder: str) -> None:
+    set_export_dir(os.fspath(folder))
+
+
 def save_layout(geometry, state) -> None:
     s = QSettings()
     s.setValue(KEY_GEOMETRY, geometry)

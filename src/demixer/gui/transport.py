@@ -32,12 +32,15 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
+from PySide6.QtGui import QAction, QCursor, QKeySequence
+from PySide6.QtWidgets import QApplication, QLabel, QSizePolicy, QSlider, QStyle, QToolBar, QWidget
 
 from demixer.audio.player import PlaybackUnavailable, Player, playback_status
 from demixer.engine.audition import SourceMix, StemCache, StemRequest, StemSet, build_mix, compute_stems
 from demixer.gui.mixer import MODE_MIXTURE, MODE_SOURCES, ListenPanel
+
+MODE_COMPONENTS = "components"  # the player holds the selected components' part alone
+SOLO_SOURCE = "selected components"
 
 STEMS_LANE = "stems"  # the TaskBridge lane of the stem jobs
 
@@ -85,8 +88,16 @@ class TransportBar(QToolBar):
         self.act_loop = QAction(st.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "Loop", parent)
         self.act_loop.setCheckable(True)
         self.act_loop.setObjectName("act_loop")
+        self.act_home = QAction(st.standardIcon(QStyle.StandardPixmap.SP_MediaSkipBackward), "Go to the start", parent)
+        self.act_home.setShortcut(QKeySequence(Qt.Key.Key_Home))
+        self.act_home.setObjectName("act_go_start")
+        self.act_end = QAction(st.standardIcon(QStyle.StandardPixmap.SP_MediaSkipForward), "Go to the end", parent)
+        self.act_end.setShortcut(QKeySequence(Qt.Key.Key_End))
+        self.act_end.setObjectName("act_go_end")
+        self.addAction(self.act_home)
         self.addAction(self.act_play)
         self.addAction(self.act_stop)
+        self.addAction(self.act_end)
         self.addAction(self.act_loop)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("position_slider")
@@ -157,6 +168,7 @@ class AuditionController(QObject):
         self._next: StemRequest | None = None  # waiting
         self._wanted_key: str | None = None
         self._buffer_key: tuple | None = None
+        self.solo_buffer: np.ndarray | None = None  # what "listen to the selected components" plays
         self._play_when_ready = False
         self._was_playing = False
         self._last_live = 0.0
@@ -190,6 +202,9 @@ class AuditionController(QObject):
         w.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.bar)
         w.addAction(self.bar.act_play)  # the Space shortcut works whichever child has the focus
         self.bar.act_play.triggered.connect(self.toggle)
+        for a, slot in ((self.bar.act_home, lambda: self.seek(0.0)), (self.bar.act_end, self.seek_end)):
+            w.addAction(a)  # Home / End work whichever child has the focus
+            a.triggered.connect(slot)
         self.bar.act_stop.triggered.connect(self.stop)
         self.bar.act_loop.toggled.connect(self.set_loop_enabled)
         self.bar.slider.valueChanged.connect(self._slider_changed)
@@ -210,6 +225,7 @@ class AuditionController(QObject):
         self.unavailable_label = QLabel("")
         self.unavailable_label.setStyleSheet("color: #ff9f7a")
         self.unavailable_label.setVisible(False)
+        self.unavailable_label.setMaximumWidth(200)  # the whole reason is in its tooltip and the transport bar
         w.statusBar().addPermanentWidget(self.unavailable_label)
 
         pen = pg.mkPen(PLAYHEAD_COLOUR, width=2)
@@ -486,9 +502,47 @@ class AuditionController(QObject):
             self._play_when_ready = False
             self.play()
 
+    def listen_to_components(self, rows) -> bool:
+        """Play only what components ``rows`` contribute — their soft mask of the recording, as if they
+        were a source of their own (hear what one template does). It plays until the Listen dock's mode
+        or settings change or the sources are recomputed; then the dock's choice plays again."""
+        p = self.project
+        sel = sorted({int(r) for r in rows if 0 <= int(r) < (p.n_components if p is not None else 0)})
+        if p is None or not sel:
+            return False
+        import dataclasses
+
+        from demixer.engine.separation import stems as separation_stems
+
+        picked = set(sel)
+        infos = [dataclasses.replace(c, source=SOLO_SOURCE if r in picked else "")
+                 for r, c in enumerate(p.component_infos())]
+        QApplication.setOverrideCursor(QCursor(Qt.CursorShape.WaitCursor))
+        try:
+            out = separation_stems(p.audio, p.analysis, p.W, p.H, infos, [SOLO_SOURCE], p.run.alpha)
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.solo_buffer = out[SOLO_SOURCE]
+        self.player.set_buffer(self.solo_buffer, p.audio.sr)
+        self._buffer_key = ("components", tuple(sel), id(p.W), id(p.H))
+        self.stats["buffers"] += 1
+        names = ", ".join(p.components[r].name for r in sel[:3]) + ("…" if len(sel) > 3 else "")
+        self.bench.status(f"Listening to {names} alone", 5000)
+        self.buffer_changed.emit(MODE_COMPONENTS)
+        if self.available:
+            try:
+                self.player.play()
+            except PlaybackUnavailable as exc:
+                self.set_available(False, str(exc))
+                return True
+            self._start_ticking()
+        return True
+
     def expected_buffer(self) -> np.ndarray:
         """What the player should hold now, (channels, n) float32 (for tests and checks)."""
         p = self.project
+        if self._buffer_key is not None and self._buffer_key[0] == MODE_COMPONENTS:
+            return self.solo_buffer
         if self.panel.mode == MODE_MIXTURE or self.stem_set is None:
             return p.audio.samples
         return build_mix(self.stem_set, self.panel.settings())
@@ -531,6 +585,10 @@ class AuditionController(QObject):
         t = min(max(float(seconds), 0.0), p.duration)
         self.player.seek(t)
         self.tick()
+
+    def seek_end(self) -> None:
+        if self.project is not None:
+            self.seek(self.project.duration)
 
     def _start_ticking(self) -> None:
         self.tick()

@@ -152,7 +152,7 @@ class Workbench(QObject):
         log.info("project %s (%d components)", project.title, project.n_components)
         if self.display is not None:
             self.display.attach(old, project)
-        self.host.setWindowTitle(f"Demixer — {project.title}")
+        self.host.setWindowTitle(f"{project.title} — Demixer")
         self.actions_changed.emit()
         self.project_changed.emit()
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from demixer.core.constraints import ONSET_TEMPLATE_VALUE, harmonic_template, onset_template
-from demixer.core.notes import pitch_name
+from demixer.core.notes import Note, pitch_name
 from demixer.model.edits import Edit
 from demixer.model.paint import component_notes, fill_values, note_region, score_notes
 from demixer.model.project import RESIDUAL, RESIDUAL_COLOUR, SOURCE_PALETTE, Component, Project, Source
@@ -61,18 +61,31 @@ def _copy_sources(sources: Sequence[Source]) -> list[Source]:
 class MetadataEdit(Edit):
     """Replace the project's components' metadata and its sources (not the arrays)."""
 
-    def __init__(self, project: Project, components: Sequence[Component], sources: Sequence[Source], text: str) -> None:
+    def __init__(
+        self,
+        project: Project,
+        components: Sequence[Component],
+        sources: Sequence[Source],
+        text: str,
+        notes: Sequence[Note] | None = None,
+    ) -> None:
+        """``notes``: the score notes after the edit (a renamed source renames its notes' group), or None
+        to leave them alone."""
         if len(components) != project.n_components:
             raise ValueError("a metadata edit cannot change the number of components")
-        self.before = (_copy_components(project.components), _copy_sources(project.sources))
-        self.after = (_copy_components(components), _copy_sources(sources))
+        keep = notes is None
+        self.before = (_copy_components(project.components), _copy_sources(project.sources),
+                       None if keep else list(project.notes))
+        self.after = (_copy_components(components), _copy_sources(sources), None if keep else list(notes))
         self.text = text
 
     def __bool__(self) -> bool:
         return self.before != self.after
 
     def _set(self, project: Project, state) -> None:
-        comps, sources = state
+        comps, sources, notes = state
+        if notes is not None:
+            project.notes = list(notes)  # a new list: caches keyed on the notes see the change
         project.components = _copy_components(comps)
         project.sources = _copy_sources(sources)
         project.sources_changed.emit()
@@ -149,6 +162,7 @@ def assign_components(project: Project, indices: Sequence[int], source: str) -> 
     comps = _copy_components(project.components)
     colour = _colour_for(project.sources, source)
     for r in idx:
+        _rename_for_source(comps, r, source)
         comps[r].source = source
         comps[r].colour = colour
     what = comps[idx[0]].name if len(idx) == 1 else f"{len(idx)} components"
@@ -168,8 +182,9 @@ def assign_pitch_range(project: Project, lo: int, hi: int, source: str) -> Metad
 
 def reset_sources_from_score(project: Project) -> MetadataEdit:
     """Sources from the score's groups: a source for every group (created when missing), and every
-    pitched component in the group its name names ("C4 rh"), else in the group of its pitch's notes when
-    they are all in one; unchanged when that cannot be decided (a renamed pitch played by two groups)."""
+    pitched component in the group of its pitch's notes when they are all in one, else in the group its
+    name names ("C4 rh"); unchanged when that cannot be decided (a renamed pitch played by two groups).
+    Components named after their source take the new source's name."""
     notes = score_notes(project)
     groups: list[str] = []
     for n in notes:
@@ -192,17 +207,18 @@ def reset_sources_from_score(project: Project) -> MetadataEdit:
             if n.group not in lst:
                 lst.append(n.group)
     comps = _copy_components(project.components)
-    for c in comps:
+    for r, c in enumerate(comps):
         if c.pitch is None:
             continue
         cand = by_pitch.get(c.pitch, [])
         named = [g for g in cand if g in c.name.split()]
-        if len(named) == 1:
-            g = named[0]
-        elif len(cand) == 1:
+        if len(cand) == 1:
             g = cand[0]
+        elif len(named) == 1:
+            g = named[0]
         else:
             continue
+        _rename_for_source(comps, r, g)
         c.source = g
         c.colour = _colour_for(sources, g)
     return MetadataEdit(project, comps, sources, "reset sources from the score")
@@ -223,6 +239,9 @@ def add_source(project: Project, name: str, colour: str | None = None, assign: S
 
 
 def rename_source(project: Project, old: str, new: str) -> MetadataEdit:
+    """Rename a source. Components are matched to score notes by (source, pitch) (model/paint.py, the
+    engine's staged fit), so the notes of group ``old`` are renamed along: the components stay connected
+    to the score. Components named after the source ("C4 lh") take the new name ("C4 left hand")."""
     if not any(s.name == old for s in project.sources):
         raise ValueError(f'there is no source called "{old}"')
     new = validate_source_name(project, new, allow_existing=new == old)
@@ -231,10 +250,33 @@ def rename_source(project: Project, old: str, new: str) -> MetadataEdit:
         if s.name == old:
             s.name = new
     comps = _copy_components(project.components)
-    for c in comps:
+    for r, c in enumerate(comps):
         if c.source == old:
+            _rename_for_source(comps, r, new)
             c.source = new
-    return MetadataEdit(project, comps, sources, f"rename source {old} → {new}")
+    notes = [replace(n, group=new) if n.group == old else n for n in project.notes]
+    return MetadataEdit(project, comps, sources, f"rename source {old} → {new}", notes=notes)
+
+
+def _default_name(c: Component, source: str) -> str:
+    base = f"{pitch_name(c.pitch)} {source}" if source else pitch_name(c.pitch)
+    return f"{base} onset" if c.kind == "onset" else base
+
+
+def _rename_for_source(comps: list[Component], r: int, source: str) -> None:
+    """A pitch / onset component still named after its source ("B3 bass", "B3 bass onset (2)") is named
+    after ``source`` ("B3 soprano") unless that name is taken; a name the user gave is kept, and so is
+    the name of a component sent to the residual (it tells "Reset sources from the score" where it came from)."""
+    c = comps[r]
+    if not source or c.pitch is None or c.kind not in ("pitch", "onset") or c.source == source:
+        return
+    old = _default_name(c, c.source)
+    if c.name != old and not (c.name.startswith(old + " (") and c.name.endswith(")")):
+        return
+    name = _default_name(c, source)
+    if any(x.name == name for i, x in enumerate(comps) if i != r):
+        return  # "D4 rh" exists: this one keeps "D4 lh", which tells Reset where it came from
+    c.name = name
 
 
 def recolour_source(project: Project, name: str, colour: str) -> MetadataEdit:
@@ -528,7 +570,8 @@ def onset_component_data(
 ) -> ComponentData:
     """An onset template for pitch component ``r``: broadband template (0.1 in every bin), activation
     allowed from ``pre`` before to ``post`` after each onset of its score notes (the project's
-    ``tol_onset_pre``/``tol_onset_post`` by default); everywhere when it has no score notes."""
+    ``tol_onset_pre``/``tol_onset_post`` by default); without score notes, where the pitch component
+    itself is allowed (a component added for 2–8 s gets an onset template for 2–8 s)."""
     c = project.components[r]
     if c.kind != "pitch" or c.pitch is None:
         raise ValueError(f"{c.name} is not a pitch component")
@@ -543,7 +586,7 @@ def onset_component_data(
     if notes:
         allow_h = note_region(project, "onset", notes, params)
     else:
-        allow_h = np.ones(project.n_frames, bool)
+        allow_h = np.asarray(project.allow_H[r], bool).copy()
     if not allow_h.any():
         raise ValueError(f"the onsets of {c.name} all lie outside the recording")
     tmpl, allow_w = onset_template(project.n_bins, ONSET_TEMPLATE_VALUE, dtype=project.W.dtype)
