@@ -107,6 +107,37 @@ def test_sparse_equals_dense_on_random_score_masks(beta, dtype, opts, count_kern
     assert count_kernels["euc" if beta == 2.0 else "kl"] == 2
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("opts", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "plain")
+def test_kl_in_segments_equals_dense_with_zeros_in_V(dtype, opts, monkeypatch):
+    """A long recording's KL run holds the gathered templates and the W-numerator products in segments of
+    _SEGMENT_BYTES (issue 14: 60 minutes in 4 GB) and floors V's zeros block by block (no floored copy):
+    the same run as the dense kernel, to float rounding; and the structure really was segmented."""
+    V, W0, H0, allow_W, allow_H = score_like(seed=4, dtype=dtype)
+    V[:, :7] = 0.0  # silent frames: V's zeros are floored at tiny where V is copied
+    V[5, 100:120] = 0.0
+    kw = dict(opts)
+    if kw.get("lock") == "some":
+        kw["lock"] = np.arange(W0.shape[1]) % 3 == 0
+    common = dict(beta=1.0, n_iter=60, allow_W=allow_W, allow_H=allow_H, **kw)
+    dense = nmf(V, W0, H0, method="dense", **common)
+    item = np.dtype(dtype).itemsize
+    monkeypatch.setattr(nmf_sparse, "_SEGMENT_BYTES", 40 * V.shape[0] * item)  # 40 rows of K per buffer
+    made = []
+    compact = nmf_sparse._Compact
+
+    class Tracked(compact):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(nmf_sparse, "_Compact", Tracked)
+    sparse = nmf(V, W0, H0, method="sparse", **common)
+    assert len(made) == 1 and made[0].segmented and made[0].Wg_all is None and made[0].P_all is None
+    assert_same_run(dense, sparse, dtype, V)
+    assert np.all(sparse.W[~allow_W] == 0) and np.all(sparse.H[~allow_H] == 0)
+
+
 @pytest.mark.parametrize("beta", [2.0, 1.0])
 def test_sparse_equals_dense_without_masks_but_with_zeros_in_H(beta):
     """The structure comes from H's zeros (after masking), so an H0 with zeros and no mask works too."""

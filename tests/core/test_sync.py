@@ -214,3 +214,30 @@ def test_dev_performed_piece_aligns(shared_data):
     assert np.median(err) < 0.03
     assert np.mean(err < 0.05) > 0.85
     assert al.lead_in == pytest.approx(1.137, abs=0.05)
+
+
+def test_dtw_band_memory_follows_the_band_not_its_widest_row():
+    """Issue 14: a band with one very wide row (a long horizontal run of the coarse path, e.g. a long
+    rest) kept N × that width of back-pointers (13 GiB for 60 minutes). They are kept per row now."""
+    import tracemalloc
+
+    from demixer.core.sync import _dtw_band
+
+    N, run = 3000, 4000
+    M = N + run
+    i = np.arange(N)
+    lo = np.clip(np.where(i <= N // 2, i - 4, i + run - 4), 0, M)
+    hi = np.clip(np.where(i < N // 2, i + 5, i + run + 5), 0, M)
+    lo[0], hi[-1] = 0, M
+    rng = np.random.default_rng(0)
+    S, A = rng.random((N, 13)), rng.random((M, 13))
+    tracemalloc.start()
+    try:
+        rows, cols, total, _ = _dtw_band(S, A, lo, hi, 1.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rows[0] == 0 and cols[0] == 0 and rows[-1] == N - 1 and cols[-1] == M - 1
+    assert np.all(np.diff(rows) >= 0) and np.all(np.diff(cols) >= 0)
+    assert np.all((cols >= lo[rows]) & (cols < hi[rows]))
+    assert peak < N * run // 4, f"{peak} bytes traced; the rectangle would be {N * (run + 9)}"

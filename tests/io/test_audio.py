@@ -312,3 +312,45 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert [p.name for p in tmp_path.iterdir()] == ["keep.wav"]
     assert np.all(read_audio(path).samples == 0.5)
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("FLAC", "PCM_24"), ("WAV", "FLOAT")])
+def test_block_reader_gives_the_samples_read_audio_gave_zero_padded_outside(tmp_path, fmt, subtype):
+    """`demixer separate` reads the file again a block at a time for the stems (issue 14: the decoded
+    recording is not held through the fit): the same samples as the whole read, zeros outside."""
+    from demixer.io.audio import block_reader
+
+    rng = np.random.default_rng(1)
+    x = (0.5 * rng.standard_normal((30011, 2))).clip(-1, 1).astype(np.float32)
+    path = tmp_path / f"a.{fmt.lower()}"
+    sf.write(path, x, 44100, format=fmt, subtype=subtype)
+    audio = read_audio(path)
+    with block_reader(audio) as reader:
+        for s0, s1 in [(-500, 1000), (0, 30011), (12345, 23456), (29000, 31000), (-10, 0), (40000, 40010)]:
+            got = reader(s0, s1)
+            want = np.zeros((2, s1 - s0), np.float32)
+            lo, hi = max(0, s0), min(audio.n_samples, s1)
+            if hi > lo:
+                want[:, lo - s0 : hi - s0] = audio.samples[:, lo:hi]
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, want)
+    part = read_audio(path, frames=1000)  # --analyse-first: zeros past the part, not the rest of the file
+    with block_reader(part) as reader:
+        assert not reader(900, 1100)[:, 100:].any()
+        np.testing.assert_array_equal(reader(900, 1000), audio.samples[:, 900:1000])
+
+
+def test_block_reader_refuses_what_it_cannot_read_again_exactly(tmp_path):
+    from demixer.io.audio import block_reader
+
+    x = np.zeros((4000, 1), np.float32)
+    x[::7] = 0.25
+    ogg = tmp_path / "a.ogg"
+    sf.write(ogg, x, 22050, format="OGG", subtype="VORBIS")
+    assert block_reader(read_audio(ogg)) is None  # lossy: seeking is not trusted to the sample
+    assert block_reader(Audio(x.T, 22050)) is None  # no file
+    wav = tmp_path / "b.wav"
+    sf.write(wav, x, 22050)
+    audio = read_audio(wav)
+    sf.write(wav, np.zeros((10, 1), np.float32), 22050)  # the file is shorter now
+    assert block_reader(audio) is None

@@ -66,6 +66,9 @@ FLUSH_EVERY = 5  # same schedule as demixer.core.nmf (iterations 1, 6, 11, …)
 _BLOCK_LENGTHS = (16, 24, 32)  # longer blocks measured slower: their unions of active components grow
 _MAX_BUCKETS = 4
 _CHUNK_BYTES = 3 << 17  # KL: blocks per chunk so that one chunk of K × L ratios is ~384 KiB (L2: 2 MiB)
+#: KL: the gathered templates and the products for the W numerator are held for at most this many bytes
+#: each (a long recording's would be ~0.9 × V each); beyond it they are made per segment of chunks
+_SEGMENT_BYTES = 48 << 20
 _AUTO_MARGIN = 0.8  # method="auto" takes the sparse path when it is predicted to cost < 0.8 × dense
 _LN2 = float(np.log(2.0))
 
@@ -280,7 +283,7 @@ class _Compact:
     """
 
     def __init__(self, plan: BlockPlan, V: np.ndarray, H: np.ndarray, pad_value: float, want_Q: bool,
-                 want_Y: bool, const_slot: bool = False):
+                 want_Y: bool, const_slot: bool = False, floor: float | None = None, max_rows: int | None = None):
         K, N = V.shape
         R, L = plan.R, plan.L
         dt = V.dtype
@@ -293,8 +296,10 @@ class _Compact:
         self.identity = (not const_slot and L == N and len(self.buckets) == 1 and self.buckets[0].nb == 1
                          and self.buckets[0].A == R and np.array_equal(self.buckets[0].idx[0], np.arange(R)))
         self.Hflat = H.reshape(-1) if self.identity else np.zeros(h_rows * L, dt)
-        self.P_all = np.empty((p_rows, K), dt)
-        self.Wg_all = np.empty((h_rows, K), dt)
+        # Segmented (max_rows): Wg and P are not held whole; the caller gathers and reduces per segment.
+        self.segmented = max_rows is not None and max(h_rows, p_rows) > max_rows
+        self.P_all = None if self.segmented else np.empty((p_rows, K), dt)
+        self.Wg_all = None if self.segmented else np.empty((h_rows, K), dt)
         self.idx_all = np.empty(h_rows, np.int64)
         sel_rows, sel_comp = [], []
         src, tgt = [], []
@@ -306,12 +311,13 @@ class _Compact:
             Ae = A + extra
             h0, h1 = h_off, h_off + nb * Ae
             p0, p1 = p_off, p_off + nb * A
-            d: dict = {"bk": bk, "nb": nb, "A": A}
+            d: dict = {"bk": bk, "nb": nb, "A": A, "h0": h0, "p0": p0}
             d["Hs_full"] = self.Hflat[h0 * L : h1 * L].reshape(nb, Ae, L)
             d["Hs"] = d["Hs_full"][:, :A, :]
-            d["Wg_full"] = self.Wg_all[h0:h1].reshape(nb, Ae, K)
-            d["Wg"] = d["Wg_full"][:, :A, :]
-            d["P"] = self.P_all[p0:p1].reshape(nb, A, K)
+            if not self.segmented:
+                d["Wg_full"] = self.Wg_all[h0:h1].reshape(nb, Ae, K)
+                d["Wg"] = d["Wg_full"][:, :A, :]
+                d["P"] = self.P_all[p0:p1].reshape(nb, A, K)
             idx0 = np.where(bk.idx >= 0, bk.idx, 0)
             gather = np.full((nb, Ae), R, np.int64)  # the extra slot gathers row R (ε) of Wt_ext
             gather[:, :A] = idx0
@@ -335,6 +341,8 @@ class _Compact:
             for i, b in enumerate(bk.blocks):
                 f0, f1 = b * L, min((b + 1) * L, N)
                 Vts[i, : f1 - f0] = V[:, f0:f1].T
+                if floor is not None:  # max(V, floor) block by block: no floored copy of the whole V
+                    np.maximum(Vts[i, : f1 - f0], floor, out=Vts[i, : f1 - f0])
             d["Vts"] = Vts
             # the valid rows, for the reduction of P and the transfer of H (only H's nonzeros move)
             ii, aa = np.nonzero(valid)
@@ -391,7 +399,8 @@ class _Compact:
 
     # products -------------------------------------------------------------------------------------
     def gather_W(self, Wt: np.ndarray) -> None:
-        np.take(Wt, self.idx_all, axis=0, out=self.Wg_all, mode="clip")
+        if self.Wg_all is not None:  # (segmented: the caller gathers per segment)
+            np.take(Wt, self.idx_all, axis=0, out=self.Wg_all, mode="clip")
 
     def gather_G(self, WtW: np.ndarray) -> None:
         flat = WtW.ravel()
@@ -612,9 +621,17 @@ def sparse_kl(V, W, H, n_iter, update_W, update_H, lock, normalize, eps, plan: B
     R = W.shape[1]
     dt = V.dtype
     tiny = np.finfo(dt).tiny
-    Vw = V if V.min() > 0 else np.maximum(V, tiny)
-    sumV = float(Vw.sum(dtype=np.float64))
-    cs = _Compact(plan, Vw, H, float(tiny), want_Q=False, want_Y=True, const_slot=True)
+    # V is floored at tiny (zeros would make log(V/WH) −∞) where it is copied, block by block: no floored
+    # copy of the whole V is held.
+    floor = None if V.min() > 0 else float(tiny)
+    if floor is None:
+        sumV = float(V.sum(dtype=np.float64))
+    else:
+        step = max(1, (8 << 20) // (K * dt.itemsize))
+        sumV = sum(float(np.maximum(V[:, i : i + step], tiny).sum(dtype=np.float64)) for i in range(0, N, step))
+    seg_rows = max(1, _SEGMENT_BYTES // (K * dt.itemsize))
+    cs = _Compact(plan, V, H, float(tiny), want_Q=False, want_Y=True, const_slot=True, floor=floor,
+                  max_rows=seg_rows)
     Wt_ext = np.empty((R + 1, K), dt)  # Wᵀ and a last row of ε: the blocks' GEMMs then give W·H + ε
     Wt = Wt_ext[:R]
     Wt[...] = W.T
@@ -629,26 +646,58 @@ def sparse_kl(V, W, H, n_iter, update_W, update_H, lock, normalize, eps, plan: B
     const = 0.0
     out_frames = np.flatnonzero(~cs.covered[:N])
     if out_frames.size:
-        r = Vw[:, out_frames] / dt.type(eps)
+        Vo = V[:, out_frames] if floor is None else np.maximum(V[:, out_frames], tiny)
+        r = Vo / dt.type(eps)
         with np.errstate(divide="ignore"):
             lg = np.log(np.maximum(r, tiny))
-        const = float(np.dot(Vw[:, out_frames].ravel(), lg.ravel()))
+        const = float(np.dot(Vo.ravel(), lg.ravel()))
     # Chunks of a few blocks, with every view the pass needs made once (a view costs ~0.3 µs; a pass
-    # visits ~40 chunks twice per iteration).
-    chunks = []
+    # visits ~40 chunks twice per iteration). Segments of chunks: one holding every chunk when the
+    # gathered templates Wg and the products P fit _SEGMENT_BYTES each (they are then gathered once per W
+    # update and reduced once per pass); else each segment gathers its Wg in the pass and reduces its P
+    # into the W numerator, in buffers of _SEGMENT_BYTES (a long recording's would be ~0.9 × V each).
+    parts = []  # per chunk: (bucket, first block, last block + 1, first row of Wg, of P)
     for d in cs.b:
-        nb = d["nb"]
-        step = cs.chunk_blocks
-        for c0 in range(0, nb, step):
-            c1 = min(nb, c0 + step)
-            n = c1 - c0
+        for c0 in range(0, d["nb"], cs.chunk_blocks):
+            c1 = min(d["nb"], c0 + cs.chunk_blocks)
+            parts.append((d, c0, c1, d["h0"] + c0 * (d["A"] + 1), d["p0"] + c0 * d["A"]))
+    groups = [parts] if parts else []  # segments of consecutive chunks (rows of Wg and of P are consecutive too)
+    if cs.segmented:
+        groups = []
+        for part in parts:
+            d, c0, c1, h0, p0 = part
+            h1, p1 = h0 + (c1 - c0) * (d["A"] + 1), p0 + (c1 - c0) * d["A"]
+            if not groups or h1 - groups[-1][0][3] > seg_rows or p1 - groups[-1][0][4] > seg_rows:
+                groups.append([])
+            groups[-1].append(part)
+        rows = max(max(h0 + (c1 - c0) * (d["A"] + 1) - g[0][3], p0 + (c1 - c0) * d["A"] - g[0][4])
+                   for g in groups for d, c0, c1, h0, p0 in g[-1:])
+        Wbuf = np.empty((rows, K), dt)
+        Pbuf = np.empty((rows, K), dt)
+    segments = []  # (rows of Wt_ext to gather, Wg buffer, S's columns, P buffer, chunks); None: held whole
+    for g in groups:
+        chunks = []
+        gh0, gp0 = g[0][3], g[0][4]
+        for d, c0, c1, h0, p0 in g:
+            n, A = c1 - c0, d["A"]
             Y = cs.Ybuf[: n * cs.L * K].reshape(n, cs.L, K)
             Vc = d["Vts"][c0:c1]
+            if cs.segmented:
+                Wf = Wbuf[h0 - gh0 : h0 - gh0 + n * (A + 1)].reshape(n, A + 1, K)
+                P = Pbuf[p0 - gp0 : p0 - gp0 + n * A].reshape(n, A, K)
+            else:
+                Wf, P = d["Wg_full"][c0:c1], d["P"][c0:c1]
             chunks.append((
-                d["Hs_full"][c0:c1].transpose(0, 2, 1), d["Wg_full"][c0:c1], Vc, Vc.reshape(-1), Y,
-                Y.transpose(0, 2, 1), Y.reshape(-1), d["Wg"][c0:c1], d["Num"][c0:c1], d["Hs"][c0:c1],
-                d["P"][c0:c1],
+                d["Hs_full"][c0:c1].transpose(0, 2, 1), Wf, Vc, Vc.reshape(-1), Y,
+                Y.transpose(0, 2, 1), Y.reshape(-1), Wf[:, :A], d["Num"][c0:c1], d["Hs"][c0:c1], P,
             ))
+        if cs.segmented:
+            d, c0, c1, h0, p0 = g[-1]
+            gh1, gp1 = h0 + (c1 - c0) * (d["A"] + 1), p0 + (c1 - c0) * d["A"]
+            segments.append((cs.idx_all[gh0:gh1], Wbuf[: gh1 - gh0], cs.S[:, gp0:gp1].tocsr(),
+                             Pbuf[: gp1 - gp0], chunks))
+        else:
+            segments.append((None, None, None, None, chunks))
 
     def refresh_colsum():
         np.sum(Wt, axis=1, out=colsum)
@@ -662,24 +711,34 @@ def sparse_kl(V, W, H, n_iter, update_W, update_H, lock, normalize, eps, plan: B
         so a chunk's working set is V, the ratio and the gathered templates: it stays in L2)."""
         acc = 0.0
         matmul, divide, log2, dot = np.matmul, np.divide, np.log2, np.dot
+        first = True
         with np.errstate(divide="ignore"):
-            for HfT, Wf, Vc, Vflat, Y, YT, Yflat, Wg, Num, Hs, P in chunks:
-                matmul(HfT, Wf, out=Y)  # W·H + ε (the constant slot adds ε)
-                divide(Vc, Y, out=Y)
-                if want_num:
-                    matmul(Wg, YT, out=Num)
-                if want_P:
-                    matmul(Hs, Y, out=P)
-                if want_loss:  # log2 is ~1.5× faster than log for float32 here; the sum is scaled by ln 2
-                    log2(Y, out=Y)
-                    part = float(dot(Vflat, Yflat))
-                    if not np.isfinite(part):  # V = 0 (floored to tiny) where WH is large: see nmf._kl
-                        matmul(HfT, Wf, out=Y)
-                        divide(Vc, Y, out=Y)
-                        np.maximum(Y, tiny, out=Y)
+            for rows, Wg_seg, S_seg, P_seg, chunks in segments:
+                if rows is not None:
+                    np.take(Wt_ext, rows, axis=0, out=Wg_seg, mode="clip")
+                for HfT, Wf, Vc, Vflat, Y, YT, Yflat, Wg, Num, Hs, P in chunks:
+                    matmul(HfT, Wf, out=Y)  # W·H + ε (the constant slot adds ε)
+                    divide(Vc, Y, out=Y)
+                    if want_num:
+                        matmul(Wg, YT, out=Num)
+                    if want_P:
+                        matmul(Hs, Y, out=P)
+                    if want_loss:  # log2 is ~1.5× faster than log for float32 here; the sum is scaled by ln 2
                         log2(Y, out=Y)
                         part = float(dot(Vflat, Yflat))
-                    acc += part
+                        if not np.isfinite(part):  # V = 0 (floored to tiny) where WH is large: see nmf._kl
+                            matmul(HfT, Wf, out=Y)
+                            divide(Vc, Y, out=Y)
+                            np.maximum(Y, tiny, out=Y)
+                            log2(Y, out=Y)
+                            part = float(dot(Vflat, Yflat))
+                        acc += part
+                if want_P and S_seg is not None:  # this segment's share of the W numerator (reduce_P)
+                    if first:
+                        numW[...] = S_seg @ P_seg
+                        first = False
+                    else:
+                        np.add(numW, S_seg @ P_seg, out=numW)
         return acc * _LN2
 
     def loss(acc: float, rowsum_current: bool = False) -> float:
@@ -701,7 +760,8 @@ def sparse_kl(V, W, H, n_iter, update_W, update_H, lock, normalize, eps, plan: B
             if update_W:
                 ratio_pass(False, False, True)
         if update_W:
-            cs.reduce_P(numW)
+            if not cs.segmented:  # (segmented: the pass has reduced P into numW)
+                cs.reduce_P(numW)
             cs.row_sums(rowsum)
             np.add(rowsum, eps, out=rowsum_eps)
             numW /= rowsum_eps[:, None]

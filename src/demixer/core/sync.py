@@ -315,8 +315,11 @@ def _dtw_band(S: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, weig
     Returns (path rows, path cols, path cost, mean cost of the visited band cells)."""
     N, M = S.shape[0], A.shape[0]
     bs, ba = _costs(S, A, weight)
-    width = int((hi - lo).max())
-    back = np.zeros((N, width), dtype=np.int8)  # 0 diagonal, 1 up, 2 left
+    # the choices per row, ragged (row i holds hi[i] − lo[i] cells): a rectangle N × the widest row was
+    # 13 GiB for a 60-minute recording whose coarse path had one long horizontal run (issue 14)
+    start = np.zeros(N + 1, dtype=np.int64)
+    np.cumsum(np.asarray(hi, np.int64) - np.asarray(lo, np.int64), out=start[1:])
+    back = np.zeros(int(start[-1]), dtype=np.int8)  # 0 diagonal, 1 up, 2 left
     cost_sum = 0.0
     cost_n = 0
     prev = None
@@ -360,7 +363,7 @@ def _dtw_band(S: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, weig
         left = from_left < cand
         d = np.minimum(cand, from_left)
         step[left] = 2
-        back[i, : b - a] = step
+        back[start[i] : start[i] + b - a] = step
         if b == M:
             last_col[i] = d[-1]
         prev, plo, phi = d, a, b
@@ -377,7 +380,7 @@ def _dtw_band(S: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, weig
         cols.append(j)
         if i == 0 and j == 0:
             break
-        s = back[i, j - int(lo[i])]
+        s = back[start[i] + j - int(lo[i])]
         if i == 0:
             s = 2
         if s == 0:

@@ -166,6 +166,13 @@ class _Stage:
     n_iter: int
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view: a job uses it without copying (the fit never writes V)."""
+    v = np.asarray(a).view()
+    v.flags.writeable = False
+    return v
+
+
 def _key(c: ComponentInfo) -> tuple:
     return (c.kind, c.pitch, c.source)
 
@@ -328,13 +335,19 @@ class Fit:
                 job.cancel()
         ends = index == len(self.stages) - 1
         raw = out = None
-        for raw in job.snapshots():
-            self._curve.extend(raw.losses)
-            W, H = display(raw.W, raw.H) if display is not None else (raw.W, raw.H)
-            out = self._snap(index, raw, W, H, resampled=display is not None)
-            if raw.done and (ends or raw.stopped == "cancelled"):
-                break  # the fit's final snapshot is made by _final, with the result's factors
-            yield out
+        try:
+            for raw in job.snapshots():
+                self._curve.extend(raw.losses)
+                W, H = display(raw.W, raw.H) if display is not None else (raw.W, raw.H)
+                out = self._snap(index, raw, W, H, resampled=display is not None)
+                if raw.done and (ends or raw.stopped == "cancelled"):
+                    break  # the fit's final snapshot is made by _final, with the result's factors
+                yield out
+        finally:  # the stage's working arrays (as large as V) go before the next stage makes its own
+            job.close()
+            with self._lock:
+                if self._job is job:
+                    self._job = None
         assert raw is not None
         self._offset += raw.iteration
         return raw, out
@@ -358,7 +371,7 @@ class Fit:
         st, s = self.state, self.settings
         lock = st.lock if (st.lock is not None and self.info.lock and np.any(st.lock)) else None
         spec = JobSpec(
-            V=self.analysis.V, W0=st.W, H0=st.H, model=s.model, n_iter=self.n_iter, allow_W=st.allow_W,
+            V=_readonly(self.analysis.V), W0=st.W, H0=st.H, model=s.model, n_iter=self.n_iter, allow_W=st.allow_W,
             allow_H=st.allow_H, lock=lock, normalize=s.normalize,
             W_E0=st.W_E if self.info.encoder else None,
         )
@@ -433,7 +446,7 @@ class Fit:
             display = _ToProjectGrid(scout, a, rows, (W0, H0), masks)
             raw, out = yield from self._stage(
                 "scout",
-                JobSpec(V=scout.V, W0=sW0, H0=sH0, allow_W=s_aW, allow_H=s_aH,
+                JobSpec(V=_readonly(scout.V), W0=sW0, H0=sH0, allow_W=s_aW, allow_H=s_aH,
                         n_iter=self.stages[names.index("scout")].n_iter, **common),
                 display,
             )
@@ -451,6 +464,9 @@ class Fit:
                 verdict = is_decaying(decay.get(g), refine.struck_decay_db_s, refine.struck_falling)
                 if verdict is not None:
                     onset_groups[g] = verdict
+            # Only the aligned notes and the decay statistics go on: the scout's analysis (a V as large
+            # as the project's) and its factors are released before the template stage makes its arrays.
+            del scout, sc, display, raw, sW0, sH0, s_aW, s_aH
 
         p = a.params
         rows = component_notes(st.components, notes, per_group, onset_groups)
@@ -471,14 +487,14 @@ class Fit:
         if "templates" in names and not self.cancelled:
             raw, out = yield from self._stage(
                 "templates",
-                JobSpec(V=a.V, W0=W, H0=H, allow_W=allow_W, allow_H=allow_H, lock=lock, update_H=False,
+                JobSpec(V=_readonly(a.V), W0=W, H0=H, allow_W=allow_W, allow_H=allow_H, lock=lock, update_H=False,
                         n_iter=self.stages[names.index("templates")].n_iter, **common),
             )
             W, H, stopped = raw.W, raw.H, raw.stopped
         if "activations" in names and not self.cancelled:
             raw, out = yield from self._stage(
                 "activations",
-                JobSpec(V=a.V, W0=W, H0=H, allow_W=allow_W, allow_H=allow_H, lock=lock, update_W=False,
+                JobSpec(V=_readonly(a.V), W0=W, H0=H, allow_W=allow_W, allow_H=allow_H, lock=lock, update_W=False,
                         n_iter=self.stages[names.index("activations")].n_iter, **common),
             )
             W, H, stopped = raw.W, raw.H, raw.stopped

@@ -28,7 +28,9 @@ MODELS: dict[str, str] = model_labels()
 
 @dataclass(frozen=True, eq=False)
 class JobSpec:
-    """What to run. Arrays are copied when the job is created; the spec itself is never modified."""
+    """What to run. Arrays are copied when the job is created; the spec itself is never modified.
+    A read-only ``V`` is used as it is (the fit passes its analysis's V read-only: a spectrogram as large
+    as the recording is not copied per stage)."""
 
     V: np.ndarray
     W0: np.ndarray
@@ -86,12 +88,21 @@ class Job:
 
     def __init__(self, spec: JobSpec, max_rate: float = 10.0):
         # Private copies of the arrays (as JobSpec promises): the caller may edit its own during the run.
+        # A read-only V cannot be edited through the spec: no copy (V is the largest array of a run).
         self.spec = replace(spec, **{k: np.array(v) for k, v in vars(spec).items()
-                                     if isinstance(v, np.ndarray)})
+                                     if isinstance(v, np.ndarray) and not (k == "V" and not v.flags.writeable)})
         self.max_rate = float(max_rate)
         self._cancel = threading.Event()
         # Validate eagerly so that bad input fails where the job is made, not later in a thread.
         self._steps = self._make_steps()
+
+    def close(self) -> None:
+        """Release the model's working arrays (the kernels' buffers, as large as V); the job cannot run
+        after this. :meth:`snapshots` calls it once the final snapshot is out."""
+        steps, self._steps = self._steps, iter(())
+        close = getattr(steps, "close", None)
+        if close is not None:
+            close()
 
     def cancel(self) -> None:
         """Ask the job to stop after the current iteration (thread-safe)."""
@@ -139,7 +150,9 @@ class Job:
             pending.append(float(state.loss))
             first = last_emit == -np.inf
             if self._cancel.is_set():
-                yield self._snapshot(state, pending, True, "cancelled", t0, first)
+                final = self._snapshot(state, pending, True, "cancelled", t0, first)
+                self.close()
+                yield final
                 return
             if state.iteration >= n_iter:
                 break
@@ -159,7 +172,9 @@ class Job:
             yield Snapshot(0, 0, [], W, H, None, True, "finished", time.perf_counter() - t0)
             return
         stopped = "finished" if state.iteration >= n_iter else "converged"
-        yield self._snapshot(state, pending, True, stopped, t0, last_emit == -np.inf)
+        final = self._snapshot(state, pending, True, stopped, t0, last_emit == -np.inf)
+        self.close()  # the final snapshot holds copies: the kernels' buffers can go now
+        yield final
 
 
 def run_job(spec: JobSpec, progress=None, job_out: list | None = None) -> Snapshot:

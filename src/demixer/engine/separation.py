@@ -172,7 +172,8 @@ def _scout_analysis(analysis: Analysis, refine: RefineParams) -> Analysis:
     V = spectrogram(analysis.signal, q.n_fft, q.hop, q.window)
     if analysis.compress:
         V = log_compress(V, analysis.compress)
-    return Analysis(params=q, V=V, duration=analysis.duration, signal=analysis.signal, compress=analysis.compress)
+    # no signal: the scout's analysis is only fitted, and a caller may then drop the signal (the CLI does)
+    return Analysis(params=q, V=V, duration=analysis.duration, signal=None, compress=analysis.compress)
 
 
 def source_names(components: Sequence[ComponentInfo], sources: Sequence[str]) -> tuple[list[str], list]:
