@@ -6,6 +6,7 @@ import numpy as np
 from support.synth import render
 
 from demixer.core.notes import Note
+from demixer.core.voices import VoiceParams, assign_voices
 from demixer.engine.draft import DraftSettings, draft_from_signal
 
 SR = 22050
@@ -47,3 +48,14 @@ def test_keyboard_notes_are_held_until_their_decay_not_cut_at_six_db():
     assert short_w <= short_n - 0.3, (short_w, short_n)
     # and none runs on far past its true offset (the release and the window's half)
     assert all(fw[i].offset - truth[i].offset <= 0.2 for i in range(len(truth)))
+
+
+def test_drafted_legato_line_stays_in_its_voice_despite_a_late_offset():
+    """A drafted note ends late (window, reverberation): the upper voice's 72 'ends' 0.15 s after its
+    next note 71 (a step down) begins, while the lower voice rests. The draft's voice costs keep 71 in
+    the upper voice; a score's costs (a note held 0.08 s into the next onset makes the voice busy)
+    hand it to the resting lower voice."""
+    notes = [Note(0.0, 1.15, 72, ""), Note(0.0, 0.9, 68, ""), Note(1.0, 2.15, 71, "")]
+    want = ["voice1", "voice2", "voice1"]
+    assert [n.group for n in assign_voices(notes, 2, DraftSettings().voices)] == want
+    assert [n.group for n in assign_voices(notes, 2, VoiceParams())] != want  # what the change fixes
