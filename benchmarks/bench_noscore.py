@@ -204,7 +204,7 @@ def main(argv=None) -> int:
     for line in machine_info():
         print(line)
     rows = [run_piece(n, m, s, t, sc) for n, m, s, t, sc in dev_pieces(args.data, args.pieces)]
-    print_table("dev set, scores ignored (draft: --voices 4 for chorales, --hands for piano)", rows)
+    print_table(f"{args.data.name} set, scores ignored (draft: --voices 4 for chorales, --hands for piano)", rows)
     m = means(rows)
     print(f"\n{'mean':<10}{'F':>6}{'SDR draft':>11}{'SDR score':>11}")
     for cat, v in m.items():

@@ -1,0 +1,61 @@
+"""engine.draft: the keyboard draft's separation-oriented offsets (issue 16, second pass)."""
+
+from __future__ import annotations
+
+import numpy as np
+from support.synth import render
+
+from demixer.core.notes import Note
+from demixer.core.voices import VoiceParams, assign_voices
+from demixer.engine.draft import DraftSettings, draft_from_signal
+
+SR = 22050
+
+
+def _piano_line():
+    """Struck notes (−20 dB/s decay) held 1.2 s each, a melody over a lower line, no two alike."""
+    truth = []
+    for k, (hi, lo) in enumerate([(72, 55), (76, 52), (74, 57), (79, 50)]):
+        t = 0.3 + 1.4 * k
+        truth += [Note(t, t + 1.2, hi, "rh", 100), Note(t + 0.7, t + 1.2, lo, "lh", 100)]
+    return truth
+
+
+def test_keyboard_notes_are_held_until_their_decay_not_cut_at_six_db():
+    truth = _piano_line()
+    stems = render(truth, SR, max(n.offset for n in truth) + 0.5, {},
+                   dict(decay_db_s=-20.0, attack=0.003, inharm=0.0004, n_harm=15))
+    x = sum(stems.values())
+    wide = draft_from_signal(x, SR, hands=True)
+    narrow = draft_from_signal(x, SR, hands=True, settings=DraftSettings(hands_hysteresis_db=6.0))
+
+    def by_onset(notes):
+        return {(round(n.onset, 2), n.pitch): n for n in notes}
+
+    def found(notes):  # truth note -> its drafted note (pitch exact, onset within 50 ms)
+        return {i: m for i, t in enumerate(truth) for m in notes
+                if m.pitch == t.pitch and abs(m.onset - t.onset) <= 0.05}
+
+    fw, fn = found(wide.notes), found(narrow.notes)
+    assert len(fw) == len(truth) and len(fn) == len(truth)
+    # the onsets and pitches are the same (the F-measure does not move) …
+    assert sorted(by_onset(wide.notes)) == sorted(by_onset(narrow.notes))
+    # … but the drafted offsets reach further into each struck note's decay: never earlier, and the
+    # time by which notes end too early (before the true offset) shrinks by at least 0.3 s in all
+    assert np.all([fw[i].offset >= fn[i].offset for i in range(len(truth))])
+    short_w = sum(max(0.0, truth[i].offset - fw[i].offset) for i in range(len(truth)))
+    short_n = sum(max(0.0, truth[i].offset - fn[i].offset) for i in range(len(truth)))
+    assert short_w <= short_n - 0.3, (short_w, short_n)
+    # and none runs on far past its true offset (the release and the window's half)
+    assert all(fw[i].offset - truth[i].offset <= 0.2 for i in range(len(truth)))
+
+
+def test_drafted_legato_line_stays_in_its_voice_despite_a_late_offset():
+    """A drafted note ends late (window, reverberation): the upper voice's 72 'ends' 0.15 s after its
+    next note 71 (a step down) begins, while the lower voice rests. The draft's voice costs keep 71 in
+    the upper voice; a score's costs (a note held 0.08 s into the next onset makes the voice busy)
+    hand it to the resting lower voice."""
+    notes = [Note(0.0, 1.15, 72, ""), Note(0.0, 0.9, 68, ""), Note(1.0, 2.15, 71, "")]
+    want = ["voice1", "voice2", "voice1"]
+    assert [n.group for n in assign_voices(notes, 2, DraftSettings().voices)] == want
+    assert [n.group for n in assign_voices(notes, 2, VoiceParams())] != want  # what the change fixes
