@@ -241,14 +241,16 @@ def _separate(args) -> int:
         analysis = analyse(audio, settings.stft, settings.compress)
         init = initialise(notes, analysis, settings.score)
         # The one fit entry point, as the window's Run: the staged fit from the score's initial state.
-        runner = Fit(analysis, init.notes, settings, FitState.from_init(init, masks_edited=False), "staged")
+        # Without a progress bar nobody reads the losses: the fit skips computing them (same W, H).
+        progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+        runner = Fit(analysis, init.notes, settings, FitState.from_init(init, masks_edited=False), "staged",
+                     track_loss=progress.enabled)
     except (InputError, CLIError) as exc:
         return _fail(str(exc))
     except ScoreMismatch as exc:
         return _fail(f"{args.score}: {exc} (--align off uses the score's times as they are)")
     except ValueError as exc:
         return _fail(f"{args.mix}: {exc}")
-    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
     try:
         final = runner.run(progress)
     except KeyboardInterrupt:

@@ -88,7 +88,7 @@ def scout_refine(signal: np.ndarray, sr: int, notes: Sequence[Note], *, n_iter: 
     init = build_score_constraints(notes, n_bins=q.n_bins, n_frames=V.shape[1], sr=q.sr, n_fft=q.n_fft,
                                    hop=q.hop, params=score)
     snap = run_job(JobSpec(V=V, W0=init.W0, H0=init.H0, allow_W=init.allow_W, allow_H=init.allow_H,
-                           n_iter=n_iter, model=model, label="scout"))
+                           n_iter=n_iter, model=model, label="scout", track_loss=False))
     rows = component_notes(init.components, notes, score.per_group)
     return align_notes(notes, snap.H, rows, frame_times(V.shape[1], q.sr, q.hop), max_shift=refine.max_shift,
                        min_shift=refine.min_shift, threshold=refine.threshold, lag=refine.lag)

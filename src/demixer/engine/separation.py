@@ -185,7 +185,7 @@ def source_names(components: Sequence[ComponentInfo], sources: Sequence[str]) ->
 
 def masks_for(W, H, components, sources, alpha: float = 1.0) -> tuple[list[str], np.ndarray]:
     names, groups = source_names(components, sources)
-    return names, soft_masks(source_models(W, H, groups), alpha)
+    return names, soft_masks(source_models(W, H, groups), alpha, overwrite=True)
 
 
 def stems(

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import mido
-
 from demixer.core.notes import Note
 from demixer.io.errors import InputError
 
@@ -155,6 +153,8 @@ class _RawNote:
 
 
 def _read_midi(p: Path, shown: str | os.PathLike[str]) -> list[Note]:
+    import mido  # only for MIDI scores: a CSV score does not pay its import
+
     try:
         mid = mido.MidiFile(p)
     except Exception as e:  # mido raises OSError, EOFError, ValueError, KeyError, IndexError, …
