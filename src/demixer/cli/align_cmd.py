@@ -83,10 +83,12 @@ def add_separate_options(p: argparse.ArgumentParser) -> None:
                    help="also write the score as aligned and refined (CSV)")
 
 
-def align_for_separate(args, audio, notes, settings, warn):
+def align_for_separate(args, audio, notes, settings, warn, signal=None):
     """The notes to separate with: warped onto ``audio`` unless ``--align off`` or already aligned.
     Notes the warp puts past the recording's end are returned too (the caller clips and warns).
-    Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does not match."""
+    ``signal``: the fit's analysis signal (mono at ``settings.stft.sr``), reused when that is the
+    synchronisation's rate. Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does
+    not match."""
     if getattr(args, "align", "auto") == "off":
         return notes
     if len({round(n.onset, 3) for n in notes}) < MIN_ONSETS:
@@ -94,13 +96,15 @@ def align_for_separate(args, audio, notes, settings, warn):
     import numpy as np
 
     from demixer.core.sync import warp_notes
-    from demixer.engine.align import ScoreMismatch, align_score, mismatch_reason
+    from demixer.engine.align import ANALYSIS_SR, ScoreMismatch, align_score, mismatch_reason
 
     # the staged fit's scout refines each note (DESIGN.md §2.5b); other models get it here
     from demixer.engine.models import model_info
 
     staged = settings.refine is not None and model_info(settings.model).staged
-    result = align_score(audio, notes, refine=not staged, check=False)
+    if settings.stft.sr != ANALYSIS_SR:
+        signal = None
+    result = align_score(audio, notes, refine=not staged, check=False, signal=signal)
     warped = warp_notes(notes, result.alignment)
     on = np.array([n.onset for n in notes])
     moved = np.abs(np.array([n.onset for n in warped]) - on)

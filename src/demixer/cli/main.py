@@ -210,7 +210,7 @@ def _separate(args) -> int:
     from demixer.engine.align import ScoreMismatch
     from demixer.engine.fit import Fit, FitState
     from demixer.engine.separation import analyse, initialise, stems
-    from demixer.io.audio import read_audio, write_audio
+    from demixer.io.audio import analysis_signal, read_audio, write_audio
     from demixer.io.errors import InputError
     from demixer.io.limits import audio_warnings, check_analysable
     from demixer.io.score import clip_notes, read_score
@@ -222,8 +222,9 @@ def _separate(args) -> int:
         audio = read_audio(args.mix)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
         notes = read_score(args.score) if args.score else None
+        signal = analysis_signal(audio, settings.stft.sr)  # made once: the sync and the fit analyse it
         if notes is not None:
-            notes = align_for_separate(args, audio, notes, settings, _warn)
+            notes = align_for_separate(args, audio, notes, settings, _warn, signal)
         notes = draft_or_regroup(args, audio, notes)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
@@ -238,7 +239,7 @@ def _separate(args) -> int:
             settings = settings.with_(score=replace(settings.score, split_pitch=60))
         if float(abs(audio.samples).max()) == 0.0:
             _warn(f"{args.mix}: audio is silent; the sources will be silent too")
-        analysis = analyse(audio, settings.stft, settings.compress)
+        analysis = analyse(audio, settings.stft, settings.compress, signal)
         init = initialise(notes, analysis, settings.score)
         # The one fit entry point, as the window's Run: the staged fit from the score's initial state.
         # Without a progress bar nobody reads the losses: the fit skips computing them (same W, H).

@@ -103,6 +103,7 @@ def align_score(
     features: Features | None = None,
     params: SyncParams | None = None,
     check: bool = True,
+    signal: np.ndarray | None = None,
 ) -> AlignResult:
     """Warp ``notes`` onto ``audio`` (then refine each note with the scout unless ``refine`` is False).
 
@@ -112,13 +113,13 @@ def align_score(
     :class:`ScoreMismatch`. A score much longer than the recording is aligned as a sub-sequence (the
     recording plays its beginning, :func:`~demixer.core.sync.synchronise`); the notes past the
     recording's end are left out (``n_dropped``). ``notes`` and ``warped`` keep the input's order
-    less those left out.
+    less those left out. ``signal``: ``analysis_signal(audio, ANALYSIS_SR)`` if the caller has it
+    (``demixer separate`` analyses the same signal for its fit): the downmix and resampling are not redone.
     """
     notes = list(notes)
     if not notes:
         raise ValueError("score has no notes")
-    signal = None
-    if features is None or refine:
+    if signal is None and (features is None or refine):
         signal = analysis_signal(audio, ANALYSIS_SR)
     if features is None:
         features = audio_features(signal, ANALYSIS_SR, params)
