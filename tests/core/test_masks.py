@@ -290,3 +290,19 @@ def test_soft_masks_give_silent_bins_only_to_active_groups():
     assert np.allclose(soft_masks(np.zeros((2, 2, 2), np.float32), active=[False, False]), 0.5)
     with pytest.raises(ValueError):
         soft_masks(P, active=[True, False])
+
+
+def test_soft_masks_overwrite_reuses_the_models_array():
+    rng = np.random.default_rng(3)
+    P = rng.random((3, 7, 11)).astype(np.float32)
+    P[:, 0, 0] = 0.0  # an all-silent bin
+    expected = soft_masks(P, 2.0)
+    kept = P.copy()
+    np.testing.assert_array_equal(P, kept)  # the default never touches the input
+    out = soft_masks(P, 2.0, overwrite=True)
+    assert out is P
+    np.testing.assert_array_equal(out, expected)
+    P64 = rng.random((2, 3, 4))  # another dtype than the masks' float64 … is still worked on in place
+    assert soft_masks(P64, 1.0, overwrite=True) is P64
+    ints = np.ones((2, 3, 4), dtype=np.int64)  # … but an integer stack is copied (masks are float)
+    assert soft_masks(ints, 1.0, overwrite=True) is not ints

@@ -348,3 +348,22 @@ def test_zero_iterations_and_empty_support():
         assert_same_run(b, a, np.float64, V)
         assert a.losses[-1] == pytest.approx(beta_divergence(V, a.W @ a.H + (_eps_for(V) if beta == 1 else 0),
                                                              beta), rel=1e-9)
+
+
+@pytest.mark.parametrize("update_W, update_H", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kl_without_loss_tracking_gives_the_same_factors(update_W, update_H, dtype):
+    """track_loss=False (a quiet headless run) skips the losses, never the updates: W and H are bitwise
+    those of the tracked run, every loss is NaN, and the number of steps is the same."""
+    V, W0, H0, aW, aH = score_like(dtype=dtype)
+    runs = {}
+    for track in (True, False):
+        steps = nmf_steps(V, W0, H0, beta=1.0, n_iter=12, update_W=update_W, update_H=update_H, allow_W=aW,
+                          allow_H=aH, method="sparse", track_loss=track)
+        states = [(s.loss, s.W.copy(), s.H.copy()) for s in steps]
+        runs[track] = states
+    assert len(runs[True]) == len(runs[False]) == 12
+    for (l1, W1, H1), (l2, W2, H2) in zip(runs[True], runs[False], strict=True):
+        assert np.isfinite(l1) and np.isnan(l2)
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(H1, H2)

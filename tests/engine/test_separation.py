@@ -440,3 +440,19 @@ def test_k545_as_stereo_44100(k545):
     assert_sum_is_mixture(out, stereo)
     ref = resample_poly(k545["refs"]["lh"][0], 2, 1)
     assert corr(out["lh"][0], ref) > corr(out["rh"][0], ref)
+
+
+def test_analyse_reuses_a_given_analysis_signal():
+    """`demixer separate` makes the mono analysis-rate signal once for the sync and the fit: analyse()
+    given it gives the same V as making it itself (a stereo 44.1 kHz file: downmix and resampling)."""
+    from demixer.core.audio import analysis_signal
+
+    rng = np.random.default_rng(5)
+    audio = Audio(samples=rng.standard_normal((2, 44100)).astype(np.float32) * 0.1, sr=44100)
+    p = STFTParams(n_fft=1024, hop=256)
+    x = analysis_signal(audio, p.sr)
+    own = analyse(audio, p)
+    given = analyse(audio, p, signal=x)
+    assert given.signal is not None and given.signal.shape == x.shape
+    np.testing.assert_array_equal(given.V, own.V)
+    assert given.duration == own.duration

@@ -419,3 +419,16 @@ def test_dev_midi_matches_csv(shared_data, piece):
     assert all(n.program is not None for n in from_midi)
     exact = read_score(folder / "score_exact.csv")
     assert all(n.velocity is not None and 0 < n.velocity <= 127 for n in exact)
+
+
+def test_csv_score_does_not_import_mido(tmp_path):
+    """mido is imported for MIDI files only: `demixer separate` with a CSV score does not pay for it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.csv"
+    path.write_text("onset_s,offset_s,pitch,group\n0.0,0.5,60,rh\n")
+    code = ("import sys; from demixer.io.score import read_score; "
+            f"assert len(read_score({str(path)!r})) == 1; print('mido' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -76,10 +76,12 @@ def add_separate_options(p: argparse.ArgumentParser) -> None:
                    help="also write the score as aligned and refined (CSV)")
 
 
-def align_for_separate(args, audio, notes, settings, warn):
+def align_for_separate(args, audio, notes, settings, warn, signal=None):
     """The notes to separate with: warped onto ``audio`` unless ``--align off`` or already aligned.
     Notes the warp puts past the recording's end are returned too (the caller clips and warns).
-    Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does not match."""
+    ``signal``: the fit's analysis signal (mono at ``settings.stft.sr``), reused when that is the
+    synchronisation's rate. Raises :class:`~demixer.engine.align.ScoreMismatch` for a score that does
+    not match."""
     if getattr(args, "align", "auto") == "off":
         return notes
     from demixer.engine.align import ScoreMismatch, align_score, already_aligned, mismatch_reason, too_few_onsets
@@ -87,12 +89,15 @@ def align_for_separate(args, audio, notes, settings, warn):
     if too_few_onsets(notes):
         return notes
     from demixer.core.sync import warp_notes
+    from demixer.engine.align import ANALYSIS_SR
 
     # the staged fit's scout refines each note (DESIGN.md §2.5b); other models get it here
     from demixer.engine.models import model_info
 
     staged = settings.refine is not None and model_info(settings.model).staged
-    result = align_score(audio, notes, refine=not staged, check=False)
+    if settings.stft.sr != ANALYSIS_SR:
+        signal = None
+    result = align_score(audio, notes, refine=not staged, check=False, signal=signal)
     warped = warp_notes(notes, result.alignment)
     if already_aligned(notes, result.alignment):
         return notes  # already aligned: keep the score exactly as given

@@ -23,6 +23,10 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 SUBCOMMANDS = ("separate", "align", "evaluate", "transcribe")
+#: commands that run BLAS on one thread (threadpool_limits in each). Saying so to OpenBLAS before numpy
+#: loads it also keeps OpenBLAS (numpy's and scipy's copies) from starting worker threads that
+#: spin-wait: measured 0.07–0.1 s CPU less per command (benchmarks/bench_separate.py, bench_align.py)
+ONE_BLAS_THREAD = ("separate", "align", "transcribe")
 
 
 class CLIError(Exception):
@@ -219,7 +223,7 @@ def _separate(args) -> int:
     from demixer.engine.align import ScoreMismatch
     from demixer.engine.fit import Fit, FitState
     from demixer.engine.separation import analyse, initialise, source_names, stem_blocks
-    from demixer.io.audio import block_reader, read_audio
+    from demixer.io.audio import analysis_signal, block_reader, read_audio
     from demixer.io.errors import InputError
     from demixer.io.export import StemSetWriter
     from demixer.io.limits import audio_warnings, check_analysable, check_fits_machine
@@ -240,9 +244,10 @@ def _separate(args) -> int:
         audio = read_audio(args.mix, frames=frames)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
         notes = read_score(args.score) if args.score else None
+        x_analysis = analysis_signal(audio, settings.stft.sr)  # made once: the sync and the fit analyse it
         if notes is not None:
             check_score_limits(notes, audio.duration, args.score)  # before the alignment's work
-            notes = align_for_separate(args, audio, notes, settings, _warn)
+            notes = align_for_separate(args, audio, notes, settings, _warn, x_analysis)
         notes = draft_or_regroup(args, audio, notes)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
@@ -258,10 +263,14 @@ def _separate(args) -> int:
             settings = settings.with_(score=replace(settings.score, split_pitch=60))
         if not audio.samples.any():  # (no |x| temporary as large as the recording)
             _warn(f"{args.mix}: audio is silent; the sources will be silent too")
-        analysis = analyse(audio, settings.stft, settings.compress)
+        analysis = analyse(audio, settings.stft, settings.compress, x_analysis)
+        del x_analysis  # the analysis keeps it while the scout needs it (and drops it then)
         init = initialise(notes, analysis, settings.score)
         # The one fit entry point, as the window's Run: the staged fit from the score's initial state.
-        runner = Fit(analysis, init.notes, settings, FitState.from_init(init, masks_edited=False), "staged")
+        # Without a progress bar nobody reads the losses: the fit skips computing them (same W, H).
+        progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
+        runner = Fit(analysis, init.notes, settings, FitState.from_init(init, masks_edited=False), "staged",
+                     track_loss=progress.enabled)
         names, _ = source_names(init.components, init.sources)
         info = {"mix": os.path.abspath(args.mix), "score": os.path.abspath(args.score) if args.score else None,
                 "sr": audio.sr, "channels": audio.channels, "frames": audio.n_samples}
@@ -279,7 +288,6 @@ def _separate(args) -> int:
         return _fail(f"{args.mix}: {exc}")
     except MemoryError:
         return _fail(f"{args.mix}: not enough memory (use --analyse-first SECONDS to separate a part)")
-    progress = _Progress(enabled=not args.quiet and sys.stderr.isatty())
     try:
         final = runner.run(_releasing_signal(analysis, progress))
         if args.save_aligned_score:
@@ -427,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_batch(argv[1:])
         if argv and argv[0] in SUBCOMMANDS:
             cmd, rest = argv[0], argv[1:]
+            if cmd in ONE_BLAS_THREAD and "numpy" not in sys.modules:  # a user's own setting wins
+                os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
             if cmd == "align":
                 from demixer.cli.align_cmd import cmd_align
 

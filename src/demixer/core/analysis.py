@@ -42,10 +42,13 @@ class Analysis:
         return bin_freqs(self.params.n_fft, self.params.sr)
 
 
-def analyse(audio: Audio, params: STFTParams | None = None, compress: float | None = None) -> Analysis:
-    """Magnitude spectrogram of the mono downmix, resampled to the analysis rate."""
+def analyse(audio: Audio, params: STFTParams | None = None, compress: float | None = None,
+            signal: np.ndarray | None = None) -> Analysis:
+    """Magnitude spectrogram of the mono downmix, resampled to the analysis rate. ``signal``: that
+    downmix (``analysis_signal(audio, params.sr)``) when the caller has made it already (the
+    synchronisation analyses the same signal): it is not made twice."""
     params = params or STFTParams()
-    x = analysis_signal(audio, params.sr)
+    x = analysis_signal(audio, params.sr) if signal is None else np.asarray(signal, dtype=np.float32)
     if x.size < 2:
         raise ValueError("audio is too short to analyse (fewer than 2 samples at the analysis rate)")
     V = spectrogram(x, params.n_fft, params.hop, params.window)  # in blocks: no whole complex STFT

@@ -67,20 +67,26 @@ def source_models(W, H, groups: Sequence[Sequence[int]]) -> np.ndarray:
     return out
 
 
-def soft_masks(models, alpha: float = 1.0, active: Sequence[bool] | None = None) -> np.ndarray:
+def soft_masks(
+    models, alpha: float = 1.0, active: Sequence[bool] | None = None, overwrite: bool = False
+) -> np.ndarray:
     """(G, K, N) masks M_g = V̂_g^α / Σ_j V̂_j^α that sum to exactly 1 in every bin. Where all models are 0
     the bin is split equally among the ``active`` groups (default: all; a group with no components is not
-    active and stays silent; if none is active, among all). ``models`` are nonnegative (G, K, N)."""
-    P = np.array(models, dtype=np.result_type(np.asarray(models).dtype, np.float32), copy=True)
+    active and stays silent; if none is active, among all). ``models`` are nonnegative (G, K, N).
+    ``overwrite``: the masks may be made in the ``models`` array itself (a float array the caller no
+    longer needs: no copy of G·K·N values)."""
+    dtype = np.result_type(np.asarray(models).dtype, np.float32)
+    in_place = overwrite and isinstance(models, np.ndarray) and models.dtype == dtype
+    P = models if in_place else np.array(models, dtype=dtype, copy=True)
     if P.ndim != 3 or P.shape[0] == 0:
         raise ValueError(f"models must be a non-empty (G, K, N) stack, got shape {P.shape}")
-    if not np.all(np.isfinite(P)) or P.min() < 0:
-        raise ValueError("models must be finite and nonnegative")
     if not alpha > 0:
         raise ValueError(f"alpha must be positive, got {alpha}")
     # Scale to a peak of 1 before the power and the sum, so that neither α = 2 nor the sum over sources
     # can overflow for loud bins (an overflowing sum gave NaN masks, even for α = 1).
-    peak = float(P.max())
+    peak = float(P.max())  # NaN or ±inf anywhere shows in the peak or the minimum: no separate finite pass
+    if not np.isfinite(peak) or P.min() < 0:
+        raise ValueError("models must be finite and nonnegative")
     if peak > 0:
         P /= peak
     if alpha != 1.0:

@@ -382,19 +382,22 @@ def nmf_steps(
     tol: float | None = None,
     method: str = "auto",
     accelerate: bool | None = None,
+    track_loss: bool = True,
 ) -> Iterator[NMFState]:
     """Iterator form of :func:`nmf`: validates now, then yields one :class:`NMFState` per iteration.
 
     The state's W and H are the run's live arrays (valid until the next step): copy them to keep them.
-    Use :func:`nmf` when you also need the initial loss and the stopping reason.
+    Use :func:`nmf` when you also need the initial loss and the stopping reason. ``track_loss`` False:
+    nobody looks at the losses (a headless run), so a kernel may report NaN instead of computing them
+    (the constraint-aware KL kernel does: ~20 % less work); W and H are the same.
     """
     V, W, H, allow_W, allow_H, lock = _validate(V, W, H, allow_W, allow_H, lock)
     return _steps(V, W, H, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol,
-                  method=method, accelerate=accelerate)
+                  method=method, accelerate=accelerate, track_loss=track_loss)
 
 
 def _steps(V, W0, H0, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, normalize, tol, box=None,
-           method="auto", accelerate=None):
+           method="auto", accelerate=None, track_loss=True):
     beta = float(beta)
     if not np.isfinite(beta):
         raise ValueError(f"beta must be finite, got {beta}")
@@ -409,7 +412,8 @@ def _steps(V, W0, H0, beta, n_iter, update_W, update_H, allow_W, allow_H, lock, 
     eps = _eps_for(V)
     args = (V, W, H, int(n_iter), bool(update_W), bool(update_H), lock, normalize, eps)
     # Constraint-aware / accelerated kernels (nmf_sparse) when they pay off; None = the dense ones below.
-    losses = nmf_sparse.constraint_aware(*args, beta=beta, method=method, accelerate=accelerate)
+    losses = nmf_sparse.constraint_aware(*args, beta=beta, method=method, accelerate=accelerate,
+                                         track_loss=track_loss)
     if losses is not None:
         first = next(losses)
     elif beta == 2.0:

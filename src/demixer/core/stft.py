@@ -194,25 +194,27 @@ def istft(X, length: int, n_fft: int = 2048, hop: int = 512, window: str = "hann
     frames = scipy.fft.irfft(np.swapaxes(X, -1, -2), n=n_fft, axis=-1).astype(dtype, copy=False)
     frames *= win
     total = (n_frames - 1) * hop + n_fft
-    out = np.zeros(X.shape[:-2] + (total,), dtype=dtype)
-    wsum = np.zeros(total, dtype=np.float64)
-    win2 = win.astype(np.float64) ** 2
-    # Overlap-add in n_fft/hop strided passes: each pass adds non-overlapping frames in one vector op.
+    # Overlap-add in blocks of ``hop`` samples: frame n, cut into ``step`` pieces of ``hop`` samples
+    # (zero-padded to step·hop), adds piece s to block n + s, so each of the ``step`` passes is one
+    # vectorised add over all frames (no per-frame loop, no temporary the size of the output per pass).
     step = -(-n_fft // hop)
-    for start in range(step):
-        idx = np.arange(start, n_frames, step)
-        if idx.size == 0:
-            continue
-        seg = out[..., start * hop : start * hop + idx.size * step * hop]
-        # frames idx[j] occupy [idx[j]*hop, idx[j]*hop + n_fft); with spacing step*hop >= n_fft they
-        # do not overlap, so a reshape places them side by side.
-        span = step * hop
-        view = np.zeros(X.shape[:-2] + (idx.size, span), dtype=dtype)
-        view[..., :n_fft] = frames[..., idx, :]
-        seg += view.reshape(X.shape[:-2] + (idx.size * span,))[..., : seg.shape[-1]]
-        wview = np.zeros((idx.size, span))
-        wview[:, :n_fft] = win2
-        wsum[start * hop : start * hop + idx.size * span] += wview.reshape(-1)[: seg.shape[-1]]
+    span = step * hop
+    n_blocks = n_frames + step - 1
+    if span != n_fft:
+        padded = np.zeros(frames.shape[:-1] + (span,), dtype=dtype)
+        padded[..., :n_fft] = frames
+        frames = padded
+    pieces = frames.reshape(frames.shape[:-1] + (step, hop))
+    blocks = np.zeros(X.shape[:-2] + (n_blocks, hop), dtype=dtype)
+    win2 = np.zeros(span)
+    win2[:n_fft] = win.astype(np.float64) ** 2
+    win2 = win2.reshape(step, hop)
+    wblocks = np.zeros((n_blocks, hop))
+    for s in range(step):
+        blocks[..., s : s + n_frames, :] += pieces[..., s, :]
+        wblocks[s : s + n_frames] += win2[s]
+    out = blocks.reshape(X.shape[:-2] + (n_blocks * hop,))[..., :total]
+    wsum = wblocks.reshape(-1)[:total]
     end = half + int(length)
     if end > total:
         pad = np.zeros(X.shape[:-2] + (end - total,), dtype=dtype)

@@ -333,33 +333,32 @@ def _dtw_band(S: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, weig
         lam = float(pen[i])
         cost_sum += float(c.sum())
         cost_n += c.size
+        cl = c + lam
         if prev is None:
             cand = np.full(b - a, inf)
             if a == 0:
                 cand[0] = c[0]
             step = np.zeros(b - a, dtype=np.int8)
         else:
-            # D[i-1, j] for j in [a, b) and D[i-1, j-1]
-            up = np.full(b - a, inf)
-            s0, s1 = max(a, plo), min(b, phi)
+            # prev_ext[k] = D[i-1, a-1+k] for k in [0, b-a]: D[i-1, j-1] (diagonal) is prev_ext[:-1],
+            # D[i-1, j] (up) is prev_ext[1:] — one padded copy of the previous row serves both
+            ext = np.full(b - a + 1, inf)
+            s0, s1 = max(a - 1, plo), min(b, phi)
             if s1 > s0:
-                up[s0 - a:s1 - a] = prev[s0 - plo:s1 - plo]
-            dg = np.full(b - a, inf)
-            s0, s1 = max(a, plo + 1), min(b, phi + 1)
-            if s1 > s0:
-                dg[s0 - a:s1 - a] = prev[s0 - 1 - plo:s1 - 1 - plo]
-            dgc = dg + 2.0 * c
-            upc = up + (c + lam)
+                ext[s0 - a + 1:s1 - a + 1] = prev[s0 - plo:s1 - plo]
+            dgc = ext[:-1] + 2.0 * c
+            upc = ext[1:] + cl
             step = (upc < dgc).astype(np.int8)
             cand = np.minimum(dgc, upc)
         # horizontal steps: d_j = min(cand_j, d_{j-1} + c_j) = S_j + cummin(cand_k − S_k)
-        Sc = np.cumsum(c + lam)
+        Sc = np.cumsum(cl)
         d = Sc + np.minimum.accumulate(cand - Sc)
         # the choice of each cell, decided against its left neighbour (rounding in the running sums
         # must not make a cell look as if reached from the left when it was not)
         from_left = np.empty_like(d)
         from_left[0] = inf
-        from_left[1:] = d[:-1] + c[1:] + lam
+        np.add(d[:-1], c[1:], out=from_left[1:])  # (d + c) + λ, in the order the running sum was checked
+        from_left[1:] += lam
         left = from_left < cand
         d = np.minimum(cand, from_left)
         step[left] = 2

@@ -115,7 +115,7 @@ def scout_refine(signal: np.ndarray, sr: int, notes: Sequence[Note], *, n_iter: 
     init = build_score_constraints(notes, n_bins=q.n_bins, n_frames=V.shape[1], sr=q.sr, n_fft=q.n_fft,
                                    hop=q.hop, params=score)
     snap = run_job(JobSpec(V=V, W0=init.W0, H0=init.H0, allow_W=init.allow_W, allow_H=init.allow_H,
-                           n_iter=n_iter, model=model, label="scout"))
+                           n_iter=n_iter, model=model, label="scout", track_loss=False))
     rows = component_notes(init.components, notes, score.per_group)
     return align_notes(notes, snap.H, rows, frame_times(V.shape[1], q.sr, q.hop), max_shift=refine.max_shift,
                        min_shift=refine.min_shift, threshold=refine.threshold, lag=refine.lag)
@@ -130,6 +130,7 @@ def align_score(
     features: Features | None = None,
     params: SyncParams | None = None,
     check: bool = True,
+    signal: np.ndarray | None = None,
 ) -> AlignResult:
     """Warp ``notes`` onto ``audio`` (then refine each note with the scout unless ``refine`` is False).
 
@@ -139,13 +140,13 @@ def align_score(
     :class:`ScoreMismatch`. A score much longer than the recording is aligned as a sub-sequence (the
     recording plays its beginning, :func:`~demixer.core.sync.synchronise`); the notes past the
     recording's end are left out (``n_dropped``). ``notes`` and ``warped`` keep the input's order
-    less those left out.
+    less those left out. ``signal``: ``analysis_signal(audio, ANALYSIS_SR)`` if the caller has it
+    (``demixer separate`` analyses the same signal for its fit): the downmix and resampling are not redone.
     """
     notes = list(notes)
     if not notes:
         raise ValueError("score has no notes")
-    signal = None
-    if features is None or refine:
+    if signal is None and (features is None or refine):
         signal = analysis_signal(audio, ANALYSIS_SR)
     if features is None:
         features = audio_features(signal, ANALYSIS_SR, params)

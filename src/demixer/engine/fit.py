@@ -230,6 +230,7 @@ class Fit:
         *,
         align: AlignHook | None = None,
         max_rate: float | None = None,
+        track_loss: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown fit mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -243,6 +244,8 @@ class Fit:
         self.notes = score_notes(notes or [], settings.score)
         self.align = align
         self.max_rate = self.MAX_RATE if max_rate is None else float(max_rate)
+        #: False: nobody reads the loss curve (a quiet ``demixer separate``); losses may be NaN
+        self.track_loss = bool(track_loss)
         self.requested = mode
         self.mode, self.reason = self._resolve(mode)
         self.n_iter = int(settings.n_iter)
@@ -328,7 +331,7 @@ class Fit:
         """Run one stage's job, yielding its snapshots (all but a final one that ends the fit); returns
         (last raw job snapshot, last converted snapshot)."""
         index = next(i for i, s in enumerate(self.stages) if s.name == name)
-        job = Job(replace(spec, label=name), max_rate=self.max_rate)
+        job = Job(replace(spec, label=name, track_loss=self.track_loss), max_rate=self.max_rate)
         with self._lock:
             self._job = job
             if self._cancel.is_set():

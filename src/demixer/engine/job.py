@@ -45,6 +45,8 @@ class JobSpec:
     normalize: bool | str = False
     W_E0: np.ndarray | None = None  # NAE encoder start; default: matched filter of W0
     label: str = ""
+    #: False when nobody reads the losses (a quiet headless run): they may come out NaN, W and H are the same
+    track_loss: bool = True
 
     def __post_init__(self) -> None:
         model_info(self.model)  # ValueError naming the choices
@@ -119,7 +121,7 @@ class Job:
             return nmf_steps(
                 s.V, s.W0, s.H0, beta=info.beta, n_iter=s.n_iter,
                 update_W=s.update_W, update_H=s.update_H, allow_W=s.allow_W, allow_H=s.allow_H,
-                lock=s.lock, normalize=s.normalize,
+                lock=s.lock, normalize=s.normalize, track_loss=s.track_loss,
             )
         W_E0 = s.W_E0 if s.W_E0 is not None else init_encoder(np.asarray(s.W0))
         return nae_steps(

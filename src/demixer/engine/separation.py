@@ -187,7 +187,7 @@ def source_names(components: Sequence[ComponentInfo], sources: Sequence[str]) ->
 
 def masks_for(W, H, components, sources, alpha: float = 1.0) -> tuple[list[str], np.ndarray]:
     names, groups = source_names(components, sources)
-    return names, soft_masks(source_models(W, H, groups), alpha, active=[len(g) > 0 for g in groups])
+    return names, soft_masks(source_models(W, H, groups), alpha, active=[len(g) > 0 for g in groups], overwrite=True)
 
 
 #: frames per block of the stem stage (the masks, every channel's STFT and the overlap-add of one block)

@@ -79,10 +79,13 @@ def read_musicxml(path: str | os.PathLike[str]) -> list[Note]:
     if not parts:
         raise InputError(path, "no parts in MusicXML file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            score = score.expandRepeats()
-        parts = list(score.parts)
+        # expandRepeats deep-copies the whole score: only when there is something to unfold (a repeat
+        # barline, a volta bracket, D.C./D.S./segno/coda/fine are all music21 RepeatMarks)
+        if score.recurse().getElementsByClass("RepeatMark").first() is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score = score.expandRepeats()
+            parts = list(score.parts)
     except Exception:  # inconsistent repeat marks: read the measures as written
         pass
     tempo = _Tempo(_metronome_marks(score, music21))
@@ -148,7 +151,8 @@ def _part_notes(part, group: str, tempo: _Tempo, music21) -> list[Note]:
         program = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        flat = part.stripTies().flatten()
+        part.stripTies(inPlace=True)  # the parsed score is this reader's own: no copy of every part
+        flat = part.flatten()
     out: list[Note] = []
     pending: list = []  # grace notes waiting for their main note
     for el in flat.notes:

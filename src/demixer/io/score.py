@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import mido
-
 from demixer.core.notes import Note
 from demixer.io.errors import InputError
 
@@ -226,6 +224,8 @@ def _smpte(division: int) -> tuple[float, int] | None:
 def _read_midi(data: bytes, shown: str | os.PathLike[str]) -> list[Note]:
     import io
     import struct
+
+    import mido  # only for MIDI scores: a CSV score does not pay its import
 
     # The header first: a division that cannot be timed and absurd track counts are refused before
     # mido parses (and a file with 20,000 tracks would take minutes to group).
