@@ -42,6 +42,7 @@ import numpy as np
 
 from demixer.io.audio import write_audio
 from demixer.io.errors import InputError
+from demixer.io.limits import format_bytes
 
 __all__ = [
     "MAX_STEM_NAME_BYTES",
@@ -365,8 +366,8 @@ class StemSetWriter:
         free = _free_bytes(base)
         if need > free:
             raise InputError(
-                out, f"no space left on device: the {len(self.files)} stems need about {_fmt(need)}, "
-                f"{_fmt(free)} free"
+                out, f"no space left on device: the {len(self.files)} stems need about {format_bytes(need)}, "
+                f"{format_bytes(free)} free"
             )
 
     def _existing_parent(self) -> Path:
@@ -493,7 +494,7 @@ class StemSetWriter:
         if not out.is_dir():
             os.rename(tmp, out)
             self._tmp = None
-            _fsync_dir(out.absolute().parent)
+            fsync_folder(out.absolute().parent)
             return
         for p in self._classify(old_files, new_files):  # other files stay: linked into the new set
             try:
@@ -504,7 +505,7 @@ class StemSetWriter:
             shutil.copymode(out, tmp)
         except OSError:
             pass
-        _fsync_dir(tmp)
+        fsync_folder(tmp)
         if _exchange(tmp, out):
             self._tmp = None
             _remove(tmp)  # now the previous set
@@ -514,7 +515,7 @@ class StemSetWriter:
             os.rename(tmp, out)
             self._tmp = None
             _remove(old)
-        _fsync_dir(out.absolute().parent)
+        fsync_folder(out.absolute().parent)
 
     def _commit_inplace(self, tmp: Path, index: str, old_files: set[str], new_files: set[str]) -> None:
         out = self.folder
@@ -540,7 +541,8 @@ class StemSetWriter:
             self._tmp = None
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries (a rename into it) to disk; best effort."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -551,13 +553,6 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _fmt(n: float) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} bytes"
 
 
 def _reason(exc: BaseException) -> str:

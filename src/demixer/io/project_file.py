@@ -56,6 +56,7 @@ import numpy as np
 
 from demixer.io import project_schema as schema
 from demixer.io.errors import InputError
+from demixer.io.export import fsync_folder as _fsync_folder
 from demixer.model.project import (
     RESIDUAL_COLOUR,
     SOURCE_PALETTE,
@@ -248,19 +249,6 @@ def snapshot_project(
     )
     view_dict = json.loads(json.dumps(dict(view or {})))  # a JSON copy: fails here, not mid-write
     return ProjectPayload(meta, arrays, view_dict)
-
-
-def _fsync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_payload(payload: ProjectPayload, path: str | os.PathLike[str]) -> None:
