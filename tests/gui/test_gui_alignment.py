@@ -9,36 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, Qt
+from support.viewport import drag, to_viewport
 
 from demixer.gui.tools import ALIGN
 from demixer.io.score import write_score_csv
 
-LEFT = Qt.MouseButton.LeftButton
-NONE = Qt.MouseButton.NoButton
 DEV_PERFORMED = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev-performed"
 if not DEV_PERFORMED.is_dir():
     DEV_PERFORMED = Path("/work/shared/data/dev-performed")
 
 
-def to_viewport(pane, x: float, y: float) -> QPoint:
-    return pane.mapFromScene(pane.vb.mapViewToScene(QPointF(x, y)))
 
 
-def send(pane, etype, pos: QPoint, button, buttons, mods=Qt.KeyboardModifier.NoModifier) -> None:
-    vp = pane.viewport()
-    ev = QMouseEvent(etype, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods)
-    QApplication.sendEvent(vp, ev)
 
 
-def drag(pane, a: QPoint, b: QPoint, mods=Qt.KeyboardModifier.NoModifier, steps: int = 5) -> None:
-    send(pane, QEvent.Type.MouseButtonPress, a, LEFT, LEFT, mods)
-    for k in range(1, steps + 1):
-        p = QPoint(a.x() + (b.x() - a.x()) * k // steps, a.y() + (b.y() - a.y()) * k // steps)
-        send(pane, QEvent.Type.MouseMove, p, NONE, LEFT, mods)
-    send(pane, QEvent.Type.MouseButtonRelease, b, LEFT, NONE, mods)
 
 
 def note_centre(window, n):

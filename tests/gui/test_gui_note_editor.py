@@ -6,26 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QPoint, Qt
+from support.viewport import LEFT, NONE, drag, send, to_viewport
 
 from demixer.gui.note_editor import pitch_to_y
 from demixer.gui.tools import NOTES, SOURCE_BRUSH
 from demixer.model.paint import component_notes, note_region
-
-LEFT = Qt.MouseButton.LeftButton
-NONE = Qt.MouseButton.NoButton
-
-
-def to_viewport(pane, x: float, y: float) -> QPoint:
-    return pane.mapFromScene(pane.vb.mapViewToScene(QPointF(x, y)))
-
-
-def send(pane, etype, pos: QPoint, button, buttons, mods=Qt.KeyboardModifier.NoModifier) -> None:
-    vp = pane.viewport()
-    ev = QMouseEvent(etype, QPointF(pos), QPointF(vp.mapToGlobal(pos)), button, buttons, mods)
-    QApplication.sendEvent(vp, ev)
 
 
 def click(pane, pos, mods=Qt.KeyboardModifier.NoModifier):
@@ -39,12 +25,6 @@ def double_click(pane, pos):
     send(pane, QEvent.Type.MouseButtonRelease, pos, LEFT, NONE)
 
 
-def drag(pane, a: QPoint, b: QPoint, steps: int = 6) -> None:
-    send(pane, QEvent.Type.MouseButtonPress, a, LEFT, LEFT)
-    for k in range(1, steps + 1):
-        send(pane, QEvent.Type.MouseMove, QPoint(a.x() + (b.x() - a.x()) * k // steps,
-                                                 a.y() + (b.y() - a.y()) * k // steps), NONE, LEFT)
-    send(pane, QEvent.Type.MouseButtonRelease, b, LEFT, NONE)
 
 
 def at(window, t, pitch):
@@ -101,7 +81,7 @@ def test_drag_moves_a_note_in_time_and_pitch_and_the_regions_follow(window, edit
     notes0, allow0, R0 = list(p.notes), p.allow_H.copy(), p.n_components
     mid = 0.5 * (n.onset + n.offset) - 0.05
     depth = window.bench.undo.stack.count()
-    drag(window.v_pane, at(window, mid, n.pitch), at(window, mid + 0.5, n.pitch + 2))
+    drag(window.v_pane, at(window, mid, n.pitch), at(window, mid + 0.5, n.pitch + 2), steps=6)
     assert window.bench.undo.stack.count() == depth + 1  # one gesture, one undo step
     m = p.notes[i]
     assert m.pitch == n.pitch + 2
@@ -124,7 +104,7 @@ def test_dragging_the_right_end_resizes_a_note(window, editor):
     allow0 = p.allow_H.copy()
     px = window.v_pane.vb.viewPixelSize()[0]
     end = to_viewport(window.v_pane, n.offset - 2 * px, pitch_to_y(window, n.pitch))
-    drag(window.v_pane, end, QPoint(end.x() + int(round(0.6 / px)), end.y()))
+    drag(window.v_pane, end, QPoint(end.x() + int(round(0.6 / px)), end.y()), steps=6)
     m = p.notes[i]
     assert m.onset == n.onset and m.pitch == n.pitch
     assert m.offset - n.offset == pytest.approx(0.6, abs=0.03)
