@@ -264,3 +264,19 @@ def test_invalid_istft_arguments():
         istft(X, 0, 32, 8)
     with pytest.raises(ValueError, match="K × N"):
         istft(X[0], 100, 32, 8)
+
+
+@pytest.mark.parametrize("shape", [(3, 600, 512), (1000, 256), (7, 64)])
+def test_rfft_float32_is_single_precision_and_matches_double(shape):
+    """The float32 path goes through float64 in chunks: every chunk (and a partial last one) lands in
+    the right rows, the result is complex64 and equals the double-precision transform."""
+    from demixer.core.stft import irfft, rfft
+
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    X = rfft(x)
+    assert X.dtype == np.complex64 and X.shape == shape[:-1] + (shape[-1] // 2 + 1,)
+    ref = np.fft.rfft(x.astype(np.float64), axis=-1)
+    assert np.allclose(X, ref, rtol=1e-5, atol=1e-4 * np.sqrt(shape[-1]))
+    y = irfft(X, shape[-1], np.float32)
+    assert y.dtype == np.float32 and np.allclose(y, x, atol=1e-5)
+    assert rfft(x.astype(np.float64)).dtype == np.complex128

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
-import scipy.fft
 
-from demixer.core.stft import _window, istft, n_frames_for, stft_frames
+from demixer.core.stft import _window, irfft, istft, n_frames_for, stft_frames
 
 __all__ = [
     "group_indices",
@@ -198,7 +197,7 @@ def separate_blocks(
         outs = []
         for g in range(masks.shape[0]):
             Y = X * masks[g].astype(dtype, copy=False)
-            frames = scipy.fft.irfft(np.swapaxes(Y, -1, -2), n=n_fft, axis=-1).astype(dtype, copy=False)
+            frames = irfft(np.swapaxes(Y, -1, -2), n_fft, dtype)
             frames *= win
             acc = np.zeros(X.shape[:-2] + (span,), dtype=dtype)
             for j in range(f1 - f0):

@@ -36,10 +36,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
 
 from demixer.core.notes import Note
-from demixer.core.stft import n_frames_for
+from demixer.core.stft import n_frames_for, rfft
 
 __all__ = [
     "SyncParams",
@@ -213,7 +212,7 @@ def _band_energies(x: np.ndarray, n_fft: int, hop: int, M: np.ndarray, block: in
     win = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
     out = np.empty((M.shape[0], n_frames))
     for i in range(0, n_frames, block):
-        spec = scipy.fft.rfft(frames[i: i + block] * win, axis=-1)
+        spec = rfft(frames[i: i + block] * win)
         power = (spec.real * spec.real + spec.imag * spec.imag).astype(np.float32)
         out[:, i: i + block] = M @ power.T
     return out
