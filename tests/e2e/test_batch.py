@@ -283,12 +283,12 @@ def test_a_worker_killed_mid_piece_does_not_lose_the_batch(corpus, sequential, t
 
 
 def test_a_piece_too_large_for_a_worker_is_refused_before_it_runs(tmp_path, capsys):
-    """The batch's own LocalCluster (--workers, --memory-limit): a 4-minute piece needs ~0.5 GB by
+    """The batch's own LocalCluster (--workers, --memory-limit): a 10-minute piece needs ~0.7 GB by
     io/limits.py's estimate and is refused by a 600 MB worker, with the reason; a short one runs."""
     import soundfile as sf
 
     root = tmp_path / "corpus"
-    for name, seconds in (("long", 240), ("short", 3)):
+    for name, seconds in (("long", 600), ("short", 3)):
         (root / name).mkdir(parents=True)
         t = np.arange(int(seconds * 22050)) / 22050
         sf.write(root / name / "mixture.flac", (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)

@@ -38,12 +38,13 @@ __all__ = [
 ]
 
 DEFAULT_MEMORY_LIMIT = 2 * 1024**3
-#: K × N float32 arrays alive at the peak of an analysis + run: complex STFT (2), V, its dB image,
-#: the job's copy of V, W·H and the ratio V / W·H of a KL update, two spare temporaries.
-_KN_ARRAYS = 10
-#: Bytes per decoded sample frame per channel and per analysis-rate sample (float32, kept twice:
-#: the decoded file and the downmix / resampled copy).
-_SAMPLE_COPIES = 2
+#: K × N float32 arrays alive at the peak of an analysis + run: V, the sparse KL kernel's compact
+#: copies of V and of the ratio V / W·H (3.6 × V measured by bench_nmf_sparse), a spare one. The STFTs,
+#: masks and stems are made a block of frames at a time (DESIGN.md §5), so they do not grow with N.
+_KN_ARRAYS = 6
+#: float32 copies of the decoded samples (every channel) and of the analysis-rate downmix held at once:
+#: one each (WAV/FLAC/AIFF stems are re-read block-wise; a compressed file stays decoded once).
+_SAMPLE_COPIES = 1
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,13 @@ def _stft_numbers(stft: Any) -> tuple[int, int, int]:
 
 
 def estimate_memory(frames: int, sr: int, channels: int, stft: Any = None) -> int:
-    """Rough upper estimate, in bytes, of the memory needed to analyse ``frames`` sample frames of
-    ``channels`` channels at ``sr`` Hz with ``stft`` (an ``STFTParams``; defaults when None) and run a
-    model on it."""
+    """Rough upper estimate, in bytes, of the memory needed, beyond what the process already holds, to
+    analyse ``frames`` sample frames of ``channels`` channels at ``sr`` Hz with ``stft`` (an
+    ``STFTParams``; defaults when None), run a model on it and write its stems.
+
+    Measured with ``benchmarks/bench_scale.py`` (44.1 kHz stereo, peak RSS less the ~0.15 GiB of the
+    loaded interpreter): 10 min 0.45 GiB, 30 min 1.25 GiB, 60 min 2.65 GiB; this gives 0.84 / 2.5 /
+    5.0 GiB (≈ 1.9×: an upper estimate, not a prediction)."""
     n_fft, hop, sr_a = _stft_numbers(stft)
     frames = max(0, int(frames))
     n_a = math.ceil(frames * sr_a / max(1, int(sr)))  # samples at the analysis rate
@@ -100,12 +105,20 @@ def estimate_memory(frames: int, sr: int, channels: int, stft: Any = None) -> in
 
 
 def frames_that_fit(limit: int, sr: int, channels: int, stft: Any = None) -> int:
-    """The longest prefix (in sample frames, whole seconds) whose :func:`estimate_memory` is ≤ ``limit``."""
-    per_second = max(1, estimate_memory(int(sr) * 60, sr, channels, stft) / 60.0)
-    seconds = max(1, int(limit // per_second))
-    while seconds > 1 and estimate_memory(seconds * int(sr), sr, channels, stft) > limit:
+    """The longest prefix (in sample frames, whole seconds) whose :func:`estimate_memory` is ≤ ``limit``
+    (at least one second)."""
+    sr = int(sr)
+
+    def need(seconds: int) -> int:
+        return estimate_memory(seconds * sr, sr, channels, stft)
+
+    per_second = max(1.0, (need(120) - need(60)) / 60.0)  # the estimate is linear up to rounding
+    seconds = max(1, int((limit - (need(60) - 60 * per_second)) // per_second))
+    while seconds > 1 and need(seconds) > limit:
         seconds -= 1
-    return seconds * int(sr)
+    while need(seconds + 1) <= limit:
+        seconds += 1
+    return seconds * sr
 
 
 def _parse_bytes(text: str) -> int | None:
