@@ -118,3 +118,27 @@ def test_unwritable_folder_gives_a_dialog_naming_the_path_and_reason(window, tmp
     assert str(blocker / "losses.csv") in window.last_dialog.informativeText()
     window.last_dialog.close()
     assert len(window.errors) == 4
+
+
+def test_window_export_writes_a_stem_set_like_separate(window, tmp_path):
+    """The window wrote stems one file at a time: no stems.json, and a stem of an earlier export whose
+    source is gone stayed beside the new ones. Now it is the CLI's stem set."""
+    import json
+
+    ex = window.audition.exporter
+    out = tmp_path / "stems"
+    first = ex.export_stems(out, "wav")
+    index = json.loads((out / "stems.json").read_text())
+    assert [s["group"] for s in index["stems"]] == window.audition.current_stems().names
+    assert [s["file"] for s in index["stems"]] == [f.name for f in first]
+    assert index["from"] == "window" and index["format"] == "wav" and index["frames"] == window.project.audio.n_samples
+    # an earlier export had a source that is gone now; the user keeps a file of their own there
+    index["stems"].append({"file": "old source.wav", "group": "old source"})
+    (out / "stems.json").write_text(json.dumps(index))
+    sf.write(out / "old source.wav", np.zeros(10, np.float32), 22050)
+    (out / "notes.txt").write_text("mine")
+    second = ex.export_stems(out, "wav")
+    assert [f.name for f in second] == [f.name for f in first]
+    assert not (out / "old source.wav").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == sorted([f.name for f in first] + ["notes.txt", "stems.json"])

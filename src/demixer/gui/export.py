@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMenu
 
 from demixer.gui import settings
 from demixer.io.errors import InputError
-from demixer.io.export import check_folder, write_factors, write_loss_csv, write_stems
+from demixer.io.export import StemSetWriter, check_folder, write_factors, write_loss_csv
 
 __all__ = ["Exporter", "install_export_menu", "PANE_IMAGES"]
 
@@ -93,13 +93,29 @@ class Exporter(QObject):
                 stem_set = self.audition.current_stems()
             finally:
                 QApplication.restoreOverrideCursor()
-            written = write_stems(folder, stem_set.as_dict(), stem_set.sr, fmt)
+            written = self._write_set(folder, stem_set, fmt)
         except InputError as exc:
             self._fail("Cannot export the sources", exc)
             return None
         self._remember(folder)
         self._done(f"{len(written)} sources ({fmt.upper()})", folder)
         return written
+
+    def _write_set(self, folder, stem_set, fmt: str) -> list[Path]:
+        """As ``demixer separate`` writes them: a set (the folder holds the previous set or this one,
+        never a mix), ``stems.json`` naming each file's source, free space checked first."""
+        p = self.bench.project
+        path = getattr(p.audio, "path", None)
+        info = {"mix": os.path.abspath(path) if path else None,
+                "score": os.path.abspath(p.score_path) if getattr(p, "score_path", None) else None,
+                "sr": stem_set.sr, "channels": stem_set.channels, "frames": stem_set.n_samples,
+                "from": "window"}
+        writer = StemSetWriter(folder, stem_set.names, stem_set.sr, stem_set.channels, fmt, info)
+        writer.check(stem_set.n_samples)
+        with writer:
+            for i, samples in enumerate(stem_set.stems):
+                writer.write(i, samples)
+            return writer.commit()
 
     # ------------------------------------------------------------------------------ factors
     def _ask_factors(self) -> None:
