@@ -537,3 +537,24 @@ def test_separate_help_states_the_real_defaults(capsys):
     r = s.refine
     assert f"{round(100 * r.scout_share)} % to the scout" in text
     assert f"{round(100 * r.activation_share)} % to activations" in text
+
+
+def test_evaluate_matches_names_as_a_person_reads_them(piece, separated, tmp_path, capsys):
+    """A MusicXML part "Soprano" gives Soprano.wav; the reference has soprano.wav: "no source names in
+    common" was the answer. Names match regardless of case and of ``_`` for a space, also through
+    stems.json's group names; two files that both match one reference name are refused."""
+    est = tmp_path / "est"
+    est.mkdir()
+    (est / "LH.wav").write_bytes((separated / "lh.wav").read_bytes())
+    (est / "part_2.wav").write_bytes((separated / "rh.wav").read_bytes())
+    (est / "stems.json").write_text(json.dumps({"stems": [{"file": "LH.wav", "group": "LH"},
+                                                         {"file": "part_2.wav", "group": "RH"}]}))
+    code, stdout, err = run(["evaluate", "--reference", piece["refs"], "--estimate", est, "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert set(result["sources"]) == {"lh", "rh"} and result["missing"] == []
+    assert all(r["sdr"] > 3.0 for r in result["sources"].values())  # each paired with its own stem
+    sf.write(est / "Lh.flac", np.zeros(100, np.float32), 22050)  # a second candidate for "lh"
+    code, _, err = run(["evaluate", "--reference", piece["refs"], "--estimate", est], capsys)
+    assert_one_error_line(code, err)
+    assert "all match the reference source 'lh'" in err

@@ -137,7 +137,8 @@ def _gui_parser() -> argparse.ArgumentParser:
                "'demixer evaluate --help'.",
     )
     p.add_argument("file", nargs="?", help="audio file or .demix project to open (default: the demo piece)")
-    p.add_argument("--score", help="score to load with the audio (MIDI or CSV)")
+    p.add_argument("--score", help="score to load with the audio (MIDI, MusicXML or CSV; aligned to the "
+                                   "recording in the background)")
     p.add_argument("--demo", action="store_true", help="open the bundled demo piece")
     p.add_argument("--run", action="store_true", help="start a run with the default model after opening")
     p.add_argument("--screenshot", metavar="PNG", help="after opening (and the run), save a PNG of the window and exit")
@@ -353,6 +354,39 @@ def _stem_files(folder: Path) -> dict[str, Path]:
     return files
 
 
+def _name_key(name: str) -> str:
+    """Source names as a person reads them: "Soprano" is "soprano", "left_hand" is "left hand"."""
+    return " ".join(name.replace("_", " ").casefold().split())
+
+
+def _match_estimates(refs: dict[str, Path], ests: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """The estimate files keyed by the reference's names: the same file name first, else the same name
+    read loosely (case, ``_`` for a space), also through the group names ``stems.json`` gives the files
+    (a MusicXML part "Soprano" against a reference ``soprano.wav``)."""
+    from demixer.io.export import read_stem_index
+
+    index = read_stem_index(folder) or {"stems": []}
+    group_of = {Path(s["file"]).stem: s.get("group") for s in index["stems"] if isinstance(s.get("group"), str)}
+    loose: dict[str, list[str]] = {}
+    for stem in ests:
+        for name in {stem, group_of.get(stem) or stem}:
+            files = loose.setdefault(_name_key(name), [])
+            if stem not in files:
+                files.append(stem)
+    out = {n: ests[n] for n in refs if n in ests}
+    used = set(out.values())
+    for n in refs:
+        if n in out:
+            continue
+        found = [ests[f] for f in loose.get(_name_key(n), []) if ests[f] not in used]
+        if len(found) > 1:
+            raise CLIError(f"{folder}: {', '.join(p.name for p in found)} all match the reference source {n!r}")
+        if found:
+            out[n] = found[0]
+            used.add(found[0])
+    return out
+
+
 def evaluate_folders(reference: Path, estimate: Path) -> dict:
     """BSS Eval v3 (mir_eval) per source name present in both folders; mono downmix of each file."""
     import warnings
@@ -362,7 +396,7 @@ def evaluate_folders(reference: Path, estimate: Path) -> dict:
     from demixer.io.audio import read_audio, to_mono
 
     refs = _stem_files(reference)
-    ests = _stem_files(estimate)
+    ests = _match_estimates(refs, _stem_files(estimate), estimate)
     names = [n for n in refs if n in ests]
     if not names:
         raise CLIError(f"no source names in common between {reference} and {estimate}")
