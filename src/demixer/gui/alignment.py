@@ -150,6 +150,7 @@ class AlignmentController(QObject):
         files = getattr(window, "files", None)
         if files is not None:
             files.aligner = self
+        self.bench.aligner = self
         self.bench.project_changed.connect(self._on_project_changed)
         self._on_project_changed()
 

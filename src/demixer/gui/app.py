@@ -118,7 +118,7 @@ def run_app(args) -> int:
         if getattr(args, "run", False):
             win.run_finished.connect(after_run)
             win.run_failed.connect(on_failed)
-            if win.start_run() is None and scripted:
+            if win.start_run() is None and scripted and win.runs.waiting is None:
                 finish(EXIT_FAILED)
         elif scripted:
             QTimer.singleShot(150, shoot)

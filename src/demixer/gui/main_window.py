@@ -309,7 +309,7 @@ class MainWindow(QMainWindow):
         has = self.bench.project is not None
         running = self.bench.running()
         self.act_run.setEnabled(has)
-        self.act_cancel.setEnabled(running)
+        self.act_cancel.setEnabled(running or self.runs.waiting is not None)
         self.act_open_score.setEnabled(has)
         self.act_fit.setEnabled(has)
         self.act_zoom_in.setEnabled(has)

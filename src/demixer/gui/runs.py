@@ -16,7 +16,7 @@ import logging
 import math
 
 import numpy as np
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt, QTimer
 
 from demixer.engine.fit import Fit, FitState, project_settings
 from demixer.engine.models import model_info
@@ -51,6 +51,8 @@ class RunManager(QObject):
         self.loss_pane, self.progress, self.run_label = loss_pane, progress, run_label
         self.run_ctrl: RunController | None = None
         self.retired: list[RunController] = []
+        #: a Run asked for while the opened score is still being aligned: (model, n_iter, mode, project)
+        self.waiting: tuple | None = None
         bench.project_changed.connect(self._on_project_changed)
 
     def _on_project_changed(self) -> None:
@@ -75,6 +77,11 @@ class RunManager(QObject):
         if p is None:
             return None
         self.abandon()
+        self.cancel_waiting()
+        aligner = self.bench.aligner
+        if aligner is not None and aligner.busy:
+            self._wait_for_alignment(aligner, p, model, n_iter, mode)
+            return None
         try:
             changes = {}
             if model is not None:
@@ -111,6 +118,54 @@ class RunManager(QObject):
         self.bench.run_started.emit(ctrl)
         return ctrl
 
+    # ------------------------------------------------------------------------------ waiting
+    def _wait_for_alignment(self, aligner, p, model, n_iter, mode) -> None:
+        """A Run while the score is being aligned would fit the score's nominal timing (the separation
+        of a user's downloaded score falls below the mixture) and the alignment would then be refused
+        as an edit during a run: the Run starts when the alignment ends instead."""
+        first = self.waiting is None
+        self.waiting = (model, n_iter, mode, p)
+        if first:
+            aligner.finished.connect(self._on_alignment_finished, Qt.ConnectionType.SingleShotConnection)
+        self.run_label.setText("Run: waiting for the score's alignment…")
+        self.bench.status("The run starts when the score is aligned (Cancel run to cancel)", 6000)
+        log.info("run waits for the alignment")
+        self.bench.actions_changed.emit()
+
+    def _on_alignment_finished(self, outcome: str) -> None:
+        waiting, self.waiting = self.waiting, None
+        if waiting is None:
+            return
+        model, n_iter, mode, p = waiting
+        if outcome in ("mismatch", "error"):  # the score was taken back off, or could not be placed
+            self.run_label.setText("")
+            msg = "the run did not start: the score could not be aligned"
+            self.bench.status(msg.capitalize(), 8000)
+            self.bench.actions_changed.emit()
+            self.bench.run_failed.emit(msg)
+            return
+        if p is not self.bench.project:  # another recording was opened meanwhile: that Run was for the old one
+            self.run_label.setText("")
+            self.bench.actions_changed.emit()
+            return
+        # after the alignment task's own "done" (it still counts as busy while its result is applied)
+        QTimer.singleShot(0, lambda: self.start_run(model, n_iter, mode) if p is self.bench.project else None)
+
+    def cancel_waiting(self) -> bool:
+        """Drop a Run that waits for the alignment; True when there was one."""
+        if self.waiting is None:
+            return False
+        self.waiting = None
+        aligner = self.bench.aligner
+        if aligner is not None:
+            try:
+                aligner.finished.disconnect(self._on_alignment_finished)
+            except (RuntimeError, TypeError):
+                pass
+        self.run_label.setText("")
+        self.bench.actions_changed.emit()
+        return True
+
     @staticmethod
     def mode_text(fit) -> str:
         """What a fit does, in words: "staged fit from the score", or "refining from the current state"
@@ -119,13 +174,19 @@ class RunManager(QObject):
         return f"{text} ({fit.reason})" if fit.reason else text
 
     def cancel_run(self) -> None:
-        """Stop the run after the current iteration; its last state is applied as one undo step."""
+        """Stop the run after the current iteration; its last state is applied as one undo step (a Run
+        still waiting for the alignment is dropped)."""
+        if self.cancel_waiting():
+            self.bench.status("Run cancelled before it started", 5000)
+            return
         if self.running():
             self.run_ctrl.cancel()
             self.run_label.setText(f"{self.run_ctrl.label}: cancelling…")
 
     def abandon(self) -> None:
-        """Cancel the current run without applying its result (a new run or a new project replaces it)."""
+        """Cancel the current run without applying its result (a new run or a new project replaces it).
+        A Run waiting for the alignment stays: the alignment's own outcome decides (a score taken back
+        off replaces the project, and that Run then fails with the reason)."""
         ctrl = self.run_ctrl
         if ctrl is None:
             return

@@ -132,6 +132,7 @@ class Workbench(QObject):
         self.last_dialog: QMessageBox | None = None
         self.display: FactorView | None = None  # set by the window once the panes exist
         self.runs: RunManager | None = None
+        self.aligner = None  # gui/alignment.AlignmentController, once installed: a Run waits for it
 
     # ------------------------------------------------------------------------------ state
     def running(self) -> bool:
