@@ -55,7 +55,7 @@ def test_split_iterations_adds_up_and_follows_the_shares():
 
 def test_refit_iterations_leave_h_a_head_start():
     p = RefineParams()
-    assert p.refit_iter == 10
+    assert p.refit_iter == 10 and p.held_iter == 1
     assert refit_iterations(25, p) == 10  # the default: 5 of H, 10 of the struck templates, 10 of H
     assert refit_iterations(10, p) == 4 and refit_iterations(3, p) == 1
     assert refit_iterations(2, p) == 0 and refit_iterations(0, p) == 0
@@ -80,6 +80,8 @@ def test_refit_iterations_leave_h_a_head_start():
         {"refit_iter": -1},
         {"refit_iter": 2.5},
         {"refit_iter": True},
+        {"held_iter": -1},
+        {"held_iter": 1.0},
     ],
 )
 def test_invalid_refine_params_are_value_errors(kwargs):

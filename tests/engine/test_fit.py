@@ -112,12 +112,19 @@ def test_without_a_struck_group_the_activation_stage_ends_before_the_refit(piece
     assert fit.n_iter == 40
     snaps = list(fit.snapshots())
     assert fit.result.onset_groups == {"high": False}
-    # 10 activation iterations, 2 × 4 of them for a refit that has nothing to refit: 2 of H remain
-    assert fit.n_iter == 32 and fit.result.n_iter == 32 and snaps[-1].iteration == 32
+    # nothing to refit: the activation stage is one step of H from the structured activation (held_iter)
+    assert fit.n_iter == 31 and fit.result.n_iter == 31 and snaps[-1].iteration == 31
     act = [s for s in snaps if s.stage == "activations"]
-    assert [s.stage_iteration for s in act] == [1, 2] and all(s.stage_n_iter == 2 for s in act)
-    assert all(s.n_iter == 32 for s in act) and snaps[-1].done
-    assert len(fit.result.losses) == 32
+    assert [s.stage_iteration for s in act] == [1] and act[0].stage_n_iter == 1 and act[0].n_iter == 31
+    assert act[0].done and len(fit.result.losses) == 31
+    before = [s for s in snaps if s.stage == "templates"][-1]
+    assert np.array_equal(fit.result.W, before.W) and not np.array_equal(fit.result.H, before.H)
+
+    # held_iter None: the activation stage keeps its share
+    refine = dataclasses.replace(SETTINGS.refine, held_iter=None)
+    fit = Fit(piece["analysis"], notes, SETTINGS.with_(refine=refine), FitState.from_init(init), "staged")
+    fit.run()
+    assert fit.n_iter == 40 and fit.result.n_iter == 40
 
 
 def test_the_align_hook_runs_first_and_its_notes_are_used(piece):

@@ -504,14 +504,15 @@ class Fit:
             keep = np.array([c.source not in struck for c in st.components], dtype=bool)
             if lock is not None:
                 keep |= np.asarray(lock, bool)
-            k = refit_iterations(n_act, refine)
-            if k > 0 and keep.all():  # nothing to refit: the stage ends where the refit would begin
-                n_act -= 2 * k
-                self.n_iter -= 2 * k
-                self.stages[names.index("activations")] = _Stage("activations", n_act)
-                parts = [(n_act, False)]
+            if keep.all():  # nothing to refit: a few iterations of H from the structured activation
+                k = 0
+                if refine.held_iter is not None and refine.held_iter < n_act:
+                    self.n_iter -= n_act - refine.held_iter
+                    n_act = refine.held_iter
+                    self.stages[names.index("activations")] = _Stage("activations", n_act)
             else:
-                parts = [(n_act - 2 * k, False), (k, True), (k, False)] if k > 0 else [(n_act, False)]
+                k = refit_iterations(n_act, refine)
+            parts = [(n_act - 2 * k, False), (k, True), (k, False)] if k > 0 else [(n_act, False)]
             done = 0
             for i, (n, update_W) in enumerate(parts):
                 if self.cancelled:  # between two parts: the last snapshot is out, the final one adds no loss
