@@ -18,6 +18,7 @@ from demixer.core.refine import (
     decay_stats,
     is_decaying,
     note_activations,
+    refit_iterations,
     split_iterations,
 )
 
@@ -52,6 +53,18 @@ def test_split_iterations_adds_up_and_follows_the_shares():
     assert split_iterations(100, RefineParams(scout_share=0.0, activation_share=0.5)) == (0, 50, 50)
 
 
+def test_refit_iterations_leave_h_a_head_start():
+    p = RefineParams()
+    assert p.refit_iter == 10 and p.held_iter == 1
+    assert refit_iterations(25, p) == 10  # the default: 5 of H, 10 of the struck templates, 10 of H
+    assert refit_iterations(10, p) == 4 and refit_iterations(3, p) == 1
+    assert refit_iterations(2, p) == 0 and refit_iterations(0, p) == 0
+    assert refit_iterations(25, RefineParams(refit_iter=0)) == 0
+    for n in range(0, 40):
+        k = refit_iterations(n, p)
+        assert k == 0 or n - 2 * k >= 1
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -64,6 +77,11 @@ def test_split_iterations_adds_up_and_follows_the_shares():
         {"tail": 1.5},
         {"struck_decay_db_s": math.nan},
         {"struck_falling": 0.0},
+        {"refit_iter": -1},
+        {"refit_iter": 2.5},
+        {"refit_iter": True},
+        {"held_iter": -1},
+        {"held_iter": 1.0},
     ],
 )
 def test_invalid_refine_params_are_value_errors(kwargs):

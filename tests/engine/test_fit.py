@@ -80,6 +80,53 @@ def test_snapshots_go_through_every_stage_in_order(piece):
     assert res.onset_groups == {"low": True, "high": False} and res.notes
 
 
+def test_the_activation_stage_refits_the_templates_of_struck_groups_only(piece):
+    # 10 activation iterations: 2 of H, 4 of the plucked group's templates (H held), 4 of H
+    fit = make(piece)
+    snaps = list(fit.snapshots())
+    init = piece["init"]
+    before = [s for s in snaps if s.stage == "templates"][-1].W
+    after = fit.result.W
+    low = [r for r, c in enumerate(init.components) if c.source == "low"]
+    high = [r for r, c in enumerate(init.components) if c.source == "high"]
+    assert np.array_equal(after[:, high], before[:, high])  # the held group's templates stay
+    assert not np.allclose(after[:, low], before[:, low])  # the plucked group's move
+    assert not np.any(after[~init.allow_W])  # inside their bands
+    act = [s for s in snaps if s.stage == "activations"]
+    H_at = {s.stage_iteration: s.H for s in act}
+    assert np.array_equal(H_at[3], H_at[6])  # H is held while the templates are refitted
+    assert not np.array_equal(H_at[6], H_at[10])
+    assert not np.array_equal(H_at[1], H_at[2])
+
+    # refit_iter 0: the activation stage fits H alone, every template stays as the template stage left it
+    off = make(piece, settings=SETTINGS.with_(refine=dataclasses.replace(SETTINGS.refine, refit_iter=0)))
+    snaps = list(off.snapshots())
+    before = [s for s in snaps if s.stage == "templates"][-1].W
+    assert np.array_equal(off.result.W, before) and off.result.n_iter == 40
+
+
+def test_without_a_struck_group_the_activation_stage_ends_before_the_refit(piece):
+    notes = [n for n in piece["notes"] if n.group == "high"]
+    init = initialise(notes, piece["analysis"], SETTINGS.score)
+    fit = Fit(piece["analysis"], notes, SETTINGS, FitState.from_init(init), "staged", max_rate=0.0)
+    assert fit.n_iter == 40
+    snaps = list(fit.snapshots())
+    assert fit.result.onset_groups == {"high": False}
+    # nothing to refit: the activation stage is one step of H from the structured activation (held_iter)
+    assert fit.n_iter == 31 and fit.result.n_iter == 31 and snaps[-1].iteration == 31
+    act = [s for s in snaps if s.stage == "activations"]
+    assert [s.stage_iteration for s in act] == [1] and act[0].stage_n_iter == 1 and act[0].n_iter == 31
+    assert act[0].done and len(fit.result.losses) == 31
+    before = [s for s in snaps if s.stage == "templates"][-1]
+    assert np.array_equal(fit.result.W, before.W) and not np.array_equal(fit.result.H, before.H)
+
+    # held_iter None: the activation stage keeps its share
+    refine = dataclasses.replace(SETTINGS.refine, held_iter=None)
+    fit = Fit(piece["analysis"], notes, SETTINGS.with_(refine=refine), FitState.from_init(init), "staged")
+    fit.run()
+    assert fit.n_iter == 40 and fit.result.n_iter == 40
+
+
 def test_the_align_hook_runs_first_and_its_notes_are_used(piece):
     calls = []
 
@@ -106,7 +153,9 @@ def test_cancel_in_each_stage_leaves_a_usable_state(piece, stage):
             fit.cancel()
     final = seen[-1]
     assert final.done and final.stopped == "cancelled" and final.stage == stage
-    assert final.iteration == {"scout": 3, "templates": 13, "activations": 33}[stage]
+    # a job stops after the iteration it is in; the activation stage's first part (H before the plucked
+    # group's templates are refitted) has 2 iterations, so a cancel there stops at the part's end
+    assert final.iteration == {"scout": 3, "templates": 13, "activations": 32}[stage]
     assert STAGES.index(seen[-1].stage) == STAGES.index(stage)  # no later stage ran
     res = fit.result
     assert res.stopped == "cancelled" and res.stage == stage and len(res.losses) == final.iteration

@@ -77,6 +77,26 @@ def test_default_run_with_a_score_is_the_engines_staged_fit(window, run_to_end):
     assert "staged" in record.label and window.undo.stack.count() == 1
 
 
+def test_a_staged_run_without_a_struck_group_ends_sooner_and_the_progress_follows(window, tmp_path, run_to_end):
+    # two held (bowed-like) voices: the scout finds nothing struck, so the activation stage is one step of H
+    import soundfile as sf
+
+    sr, n = 22050, 3 * 22050
+    t = np.arange(n) / sr
+    x = sum(0.2 / m * np.sin(2 * np.pi * m * f * t) for f in (196.0, 440.0) for m in (1, 2, 3))
+    sf.write(tmp_path / "held.wav", x.astype(np.float32), sr)
+    (tmp_path / "held.csv").write_text("onset_s,offset_s,pitch,group\n0,3,55,low\n0,3,69,high\n")
+    assert window.open_audio(tmp_path / "held.wav", score=tmp_path / "held.csv")
+    seen = _collect(window)
+    maxima = []
+    window.run_started.connect(
+        lambda ctrl: ctrl.snapshot.connect(lambda c, ds: maxima.append(window.progress.maximum())))
+    ctrl, record = run_to_end(window, n_iter=40)  # 10 scout, 20 template, 10 → 1 activation iteration
+    assert ctrl.job.mode == "staged" and record.n_iter == 31
+    assert seen[-1].n_iter == 31 and seen[-1].iteration == 31
+    assert maxima[0] == 40 and maxima[-1] == 31  # the bar's range follows the fit: it ends full
+
+
 def test_the_ui_says_which_mode_runs_and_why(window, qtbot, run_to_end):
     texts = []
     window.run_started.connect(lambda ctrl: texts.append(window.run_label.text()))

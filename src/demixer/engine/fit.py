@@ -40,6 +40,7 @@ from demixer.core.refine import (
     decay_stats,
     is_decaying,
     note_activations,
+    refit_iterations,
     split_iterations,
 )
 from demixer.engine.job import Job, JobSpec, Snapshot
@@ -315,34 +316,36 @@ class Fit:
         else:
             yield from self._warm()
 
-    def _snap(self, index: int, raw: Snapshot, W, H, *, resampled: bool = False) -> Snapshot:
+    def _snap(self, index: int, raw: Snapshot, W, H, *, resampled: bool = False, done_in_stage: int = 0) -> Snapshot:
         stage = self.stages[index]
         out = Snapshot(
             iteration=self._offset + raw.iteration, n_iter=self.n_iter, losses=list(raw.losses), W=W, H=H,
             W_E=raw.W_E, elapsed=time.perf_counter() - self._t0,
             initial_loss=raw.initial_loss if self._first else None, stage=stage.name, stage_index=index,
-            n_stages=len(self.stages), stage_iteration=raw.iteration, stage_n_iter=stage.n_iter, mode=self.mode,
-            resampled=resampled,
+            n_stages=len(self.stages), stage_iteration=done_in_stage + raw.iteration, stage_n_iter=stage.n_iter,
+            mode=self.mode, resampled=resampled,
         )
         self._first = False
         return out
 
-    def _stage(self, name: str, spec: JobSpec, display=None):
+    def _stage(self, name: str, spec: JobSpec, display=None, *, done_in_stage: int = 0, last_part: bool = True):
         """Run one stage's job, yielding its snapshots (all but a final one that ends the fit); returns
-        (last raw job snapshot, last converted snapshot)."""
+        (last raw job snapshot, last converted snapshot). A stage made of several jobs (parts) runs them
+        one after the other: ``done_in_stage`` iterations of the stage are done before this part, and
+        only the stage's ``last_part`` can end the fit."""
         index = next(i for i, s in enumerate(self.stages) if s.name == name)
         job = Job(replace(spec, label=name, track_loss=self.track_loss), max_rate=self.max_rate)
         with self._lock:
             self._job = job
             if self._cancel.is_set():
                 job.cancel()
-        ends = index == len(self.stages) - 1
+        ends = index == len(self.stages) - 1 and last_part
         raw = out = None
         try:
             for raw in job.snapshots():
                 self._curve.extend(raw.losses)
                 W, H = display(raw.W, raw.H) if display is not None else (raw.W, raw.H)
-                out = self._snap(index, raw, W, H, resampled=display is not None)
+                out = self._snap(index, raw, W, H, resampled=display is not None, done_in_stage=done_in_stage)
                 if raw.done and (ends or raw.stopped == "cancelled"):
                     break  # the fit's final snapshot is made by _final, with the result's factors
                 yield out
@@ -495,12 +498,32 @@ class Fit:
             )
             W, H, stopped = raw.W, raw.H, raw.stopped
         if "activations" in names and not self.cancelled:
-            raw, out = yield from self._stage(
-                "activations",
-                JobSpec(V=_readonly(a.V), W0=W, H0=H, allow_W=allow_W, allow_H=allow_H, lock=lock, update_W=False,
-                        n_iter=self.stages[names.index("activations")].n_iter, **common),
-            )
-            W, H, stopped = raw.W, raw.H, raw.stopped
+            n_act = self.stages[names.index("activations")].n_iter
+            # struck or plucked groups: their templates are refitted with these activations (DESIGN §2.5c)
+            struck = {g for g, on in onset_groups.items() if on}
+            keep = np.array([c.source not in struck for c in st.components], dtype=bool)
+            if lock is not None:
+                keep |= np.asarray(lock, bool)
+            if keep.all():  # nothing to refit: a few iterations of H from the structured activation
+                k = 0
+                if refine.held_iter is not None and refine.held_iter < n_act:
+                    self.n_iter -= n_act - refine.held_iter
+                    n_act = refine.held_iter
+                    self.stages[names.index("activations")] = _Stage("activations", n_act)
+            else:
+                k = refit_iterations(n_act, refine)
+            parts = [(n_act - 2 * k, False), (k, True), (k, False)] if k > 0 else [(n_act, False)]
+            done = 0
+            for i, (n, update_W) in enumerate(parts):
+                if self.cancelled:  # between two parts: the last snapshot is out, the final one adds no loss
+                    out = replace(out, losses=[])
+                    break
+                spec = JobSpec(V=_readonly(a.V), W0=W, H0=H, allow_W=allow_W, allow_H=allow_H, n_iter=n,
+                               lock=keep if update_W else lock, update_W=update_W, update_H=not update_W, **common)
+                raw, out = yield from self._stage("activations", spec, done_in_stage=done,
+                                                  last_part=i == len(parts) - 1)
+                W, H, stopped = raw.W, raw.H, raw.stopped
+                done += raw.iteration
         if out is None:  # nothing ran (cannot happen with n_iter > 0; kept for safety)
             out = self._snap(0, Snapshot(0, 0, [], W, H), W, H)
         H = np.where(allow_H, H, 0).astype(H.dtype, copy=False)

@@ -58,8 +58,9 @@ class SeparationSettings:
     Defaults measured on the dev set (benchmarks/bench_quality.py): a 4096-point window with hop 1024
     (186 ms / 46 ms at 22050 Hz) resolves the harmonics of the lower voices better than 2048 while the
     staged fit aligns notes on its own finer scout grid; ``n_iter`` is the total over the stages of
-    ``refine`` (25 % scout, 50 % templates, 25 % activations); mask exponent 2 (Wiener-like: the
-    models' magnitudes squared as power estimates), which beat 1.5 on the dev set and on unseen pieces
+    ``refine`` (25 % scout, 50 % templates, 25 % activations, in which the templates of struck groups are
+    refitted; without a struck group the activation stage is one iteration: :class:`RefineParams`); mask exponent 2
+    (Wiener-like: the models' magnitudes squared as power estimates), which beat 1.5 on the dev set and on unseen pieces
     (benchmarks/make_unseen.py; issue 15's note: +0.04 / +0.11 dB over all sources, +0.10 / +0.34 dB on
     piano; 2.5 and 3 lose on chorales).
     """

@@ -209,6 +209,8 @@ class RunManager(QObject):
         self.loss_pane.extend_live(ds.snap.losses)
         self.display.pending = ds
         snap = ds.snap
+        if snap.n_iter != self.progress.maximum():  # a staged fit may end sooner (no struck group)
+            self.progress.setRange(0, max(1, snap.n_iter))
         self.progress.setValue(snap.iteration)
         rate = snap.rate
         eta = (snap.n_iter - snap.iteration) / rate if rate > 0 else float("nan")
