@@ -13,7 +13,15 @@ from demixer.core.hpss import hpss_lengths, hpss_masks
 from demixer.core.notes import Note
 from demixer.core.stft import magnitude, stft
 from demixer.core.transcribe import TranscribeParams, pitch_dictionary, transcribe
-from demixer.core.voices import assign_hands, assign_voices, events, split_hands, voice_names
+from demixer.core.voices import (
+    HandParams,
+    assign_hands,
+    assign_voices,
+    events,
+    hand_margins,
+    split_hands,
+    voice_names,
+)
 
 SR = 22050
 N_FFT, HOP = 4096, 256
@@ -154,6 +162,50 @@ def test_melody_above_an_alberti_bass_beats_a_split_at_middle_c():
         acc = _accuracy(truth, assign_hands(_bare(truth)))
         base = _accuracy(truth, split_hands(_bare(truth)))
         assert acc >= 0.9 and acc > base + 0.3, (acc, base)
+
+
+def _close_hands(ghost: bool) -> list[Note]:
+    """A melody in half notes (C5…G5) over an Alberti bass in quarters (C4 G4 E4 G4) a fifth below it,
+    as in Mozart's K545: the hands' ranges touch. ``ghost``: a short drafted octave (C5) of the bass's
+    C4 at the first beat, as a transcription makes one."""
+    q = 0.27
+    melody = [72, 76, 79, 71, 72, 74, 72, 69, 71, 72, 76, 74]
+    bass = [[60, 67, 64, 67], [60, 67, 64, 67], [62, 67, 65, 67], [60, 67, 64, 67], [60, 69, 65, 69], [62, 67, 65, 67]]
+    notes = [Note(2 * q * k, 2 * q * (k + 1) - 0.02, p, "rh") for k, p in enumerate(melody)]
+    for b, figure in enumerate(bass):
+        notes += [Note((4 * b + j) * q, (4 * b + j + 1) * q - 0.02, p, "lh") for j, p in enumerate(figure)]
+    if ghost:
+        notes.append(Note(q, q + 0.1, 72, "lh"))
+    return sorted(notes, key=lambda n: (n.onset, -n.pitch))
+
+
+@pytest.mark.parametrize("ghost", [False, True])
+def test_hands_whose_ranges_touch_are_found_by_the_later_passes(ghost):
+    """One pass (the registers fixed at rh 69 / lh 50, the range a hand just played reinforcing itself)
+    gives most of the Alberti bass to the right hand; the later passes, with each hand's register taken
+    from its sure notes within a few seconds, give it back to the left."""
+    truth = _close_hands(ghost)
+    one = _accuracy(truth, assign_hands(_bare(truth), HandParams(passes=1)))
+    many = _accuracy(truth, assign_hands(_bare(truth)))
+    assert many >= 0.7 and many >= one + 0.25, (many, one)
+
+
+def test_hand_margins_are_small_where_the_music_does_not_decide():
+    """Two hands two octaves apart in chords: every margin large. One lone note half-way between the
+    hands while both hold their chords (either hand would have to stretch as far): its margin is the
+    smallest."""
+    notes = []
+    for k in range(6):
+        t = 0.5 * k
+        notes += [Note(t, t + 0.45, p, "lh") for p in (43, 50, 55)]
+        notes += [Note(t, t + 0.45, p, "rh") for p in (79, 84, 88)]
+    clear, margins = hand_margins(_bare(notes))
+    assert _accuracy(notes, clear) == 1.0
+    assert min(margins) >= 5.0, margins
+    lone = Note(1.2, 1.4, 67, "")
+    est, margins = hand_margins(_bare(notes) + [lone])
+    assert len(margins) == len(notes) + 1 and [n.pitch for n in est] == [n.pitch for n in notes] + [67]
+    assert margins[-1] < 0.25 * min(margins[:-1]), margins
 
 
 def test_wide_chords_are_split_where_a_hand_can_reach():
