@@ -242,3 +242,34 @@ def test_synthetic_piece_transcribed_end_to_end_keeps_hands_apart():
     acc = np.mean([r.group == e.group for r, e in pairs])
     base = np.mean([r.group == e.group for r, e in _matches(truth, split_hands(tr.notes))])
     assert acc >= 0.6 and acc >= base + 0.2, (acc, base)
+
+
+def test_a_voice_silent_between_others_gets_the_strongest_pitch_between_its_neighbours():
+    """Soprano, tenor and bass drafted over two seconds, the alto missed: the alto gets the pitch with
+    the most activation between tenor and soprano (not the louder one outside that range), one note
+    over the two segments with that pitch; where only one voice sounds, or the activation is too weak,
+    nothing is added."""
+    from demixer.core.transcribe import fill_silent_voices
+
+    pitches = np.arange(36, 97)
+    times = np.arange(400) * 0.01
+    H = np.zeros((pitches.size, times.size))
+
+    def on(p, a, b, level):
+        H[p - 36, (times >= a) & (times < b)] = level
+
+    notes = [Note(0.0, 2.0, 72, "soprano"), Note(0.0, 1.0, 60, "tenor"), Note(1.0, 2.0, 59, "tenor"),
+             Note(0.0, 2.0, 48, "bass"), Note(2.0, 4.0, 50, "bass")]
+    for n in notes:
+        on(n.pitch, n.onset, n.offset, 1.0)
+    on(67, 0.0, 2.0, 0.5)  # the missed alto
+    on(64, 0.0, 2.0, 0.2)  # a weaker pitch in the same range
+    on(80, 0.0, 2.0, 0.9)  # above the soprano: not the alto's
+    on(55, 2.0, 4.0, 0.9)  # bass alone after 2 s: nothing to fill
+    names = voice_names(4)
+    added = fill_silent_voices(notes, names, H, pitches, times)
+    assert [(n.onset, n.offset, n.pitch, n.group) for n in added] == [(0.0, 2.0, 67, "alto")]
+    on(67, 0.0, 2.0, 0.05)
+    on(64, 0.0, 2.0, 0.05)
+    assert fill_silent_voices(notes, names, H, pitches, times) == []  # under a tenth of the voices' level
+    assert fill_silent_voices(notes[:1], names, H, pitches, times) == []
