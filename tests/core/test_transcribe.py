@@ -273,3 +273,16 @@ def test_a_voice_silent_between_others_gets_the_strongest_pitch_between_its_neig
     on(64, 0.0, 2.0, 0.05)
     assert fill_silent_voices(notes, names, H, pitches, times) == []  # under a tenth of the voices' level
     assert fill_silent_voices(notes[:1], names, H, pitches, times) == []
+
+
+def test_extra_voice_costs_can_move_a_note_to_another_voice():
+    """``assign_voices(..., extra=)``: a per-note, per-voice cost (e.g. from timbre) outweighs voice
+    leading; zero extra costs change nothing; a wrong shape is refused."""
+    notes = _bare([Note(0.0, 1.0, 67, "voice1"), Note(0.0, 1.0, 60, "voice2"), Note(1.0, 2.0, 66, "voice1")])
+    plain = assign_voices(notes, 2)
+    assert [n.group for n in plain] == ["voice1", "voice2", "voice1"]
+    assert assign_voices(notes, 2, extra=[[0.0, 0.0]] * 3) == plain
+    moved = assign_voices(notes, 2, extra=[[0.0, 0.0], [0.0, 0.0], [50.0, 0.0]])
+    assert [n.group for n in moved] == ["voice1", "voice2", "voice2"]
+    with pytest.raises(ValueError):
+        assign_voices(notes, 2, extra=[[0.0, 0.0]])
