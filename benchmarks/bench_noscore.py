@@ -100,7 +100,7 @@ def run_piece(name: str, mix: np.ndarray, stems: dict[str, np.ndarray], truth, s
         draft = draft_score(audio, hands=piano, voices=None if piano else 4)
         row["cpu_draft"] = time.process_time() - t0
         t0 = time.process_time()
-        out, _, _ = separate_audio(audio, draft.notes)
+        out, _, _ = separate_audio(audio, draft.for_separation())
         row["cpu_sep"] = time.process_time() - t0
         row["sdr_draft"] = float(np.mean(list(sdr(stems, out).values())))
         if score is not None:

@@ -13,7 +13,15 @@ from demixer.core.hpss import hpss_lengths, hpss_masks
 from demixer.core.notes import Note
 from demixer.core.stft import magnitude, stft
 from demixer.core.transcribe import TranscribeParams, pitch_dictionary, transcribe
-from demixer.core.voices import assign_hands, assign_voices, events, split_hands, voice_names
+from demixer.core.voices import (
+    HandParams,
+    assign_hands,
+    assign_voices,
+    events,
+    hand_margins,
+    split_hands,
+    voice_names,
+)
 
 SR = 22050
 N_FFT, HOP = 4096, 256
@@ -156,6 +164,50 @@ def test_melody_above_an_alberti_bass_beats_a_split_at_middle_c():
         assert acc >= 0.9 and acc > base + 0.3, (acc, base)
 
 
+def _close_hands(ghost: bool) -> list[Note]:
+    """A melody in half notes (C5…G5) over an Alberti bass in quarters (C4 G4 E4 G4) a fifth below it,
+    as in Mozart's K545: the hands' ranges touch. ``ghost``: a short drafted octave (C5) of the bass's
+    C4 at the first beat, as a transcription makes one."""
+    q = 0.27
+    melody = [72, 76, 79, 71, 72, 74, 72, 69, 71, 72, 76, 74]
+    bass = [[60, 67, 64, 67], [60, 67, 64, 67], [62, 67, 65, 67], [60, 67, 64, 67], [60, 69, 65, 69], [62, 67, 65, 67]]
+    notes = [Note(2 * q * k, 2 * q * (k + 1) - 0.02, p, "rh") for k, p in enumerate(melody)]
+    for b, figure in enumerate(bass):
+        notes += [Note((4 * b + j) * q, (4 * b + j + 1) * q - 0.02, p, "lh") for j, p in enumerate(figure)]
+    if ghost:
+        notes.append(Note(q, q + 0.1, 72, "lh"))
+    return sorted(notes, key=lambda n: (n.onset, -n.pitch))
+
+
+@pytest.mark.parametrize("ghost", [False, True])
+def test_hands_whose_ranges_touch_are_found_by_the_later_passes(ghost):
+    """One pass (the registers fixed at rh 69 / lh 50, the range a hand just played reinforcing itself)
+    gives most of the Alberti bass to the right hand; the later passes, with each hand's register taken
+    from its sure notes within a few seconds, give it back to the left."""
+    truth = _close_hands(ghost)
+    one = _accuracy(truth, assign_hands(_bare(truth), HandParams(passes=1)))
+    many = _accuracy(truth, assign_hands(_bare(truth)))
+    assert many >= 0.7 and many >= one + 0.25, (many, one)
+
+
+def test_hand_margins_are_small_where_the_music_does_not_decide():
+    """Two hands two octaves apart in chords: every margin large. One lone note half-way between the
+    hands while both hold their chords (either hand would have to stretch as far): its margin is the
+    smallest."""
+    notes = []
+    for k in range(6):
+        t = 0.5 * k
+        notes += [Note(t, t + 0.45, p, "lh") for p in (43, 50, 55)]
+        notes += [Note(t, t + 0.45, p, "rh") for p in (79, 84, 88)]
+    clear, margins = hand_margins(_bare(notes))
+    assert _accuracy(notes, clear) == 1.0
+    assert min(margins) >= 5.0, margins
+    lone = Note(1.2, 1.4, 67, "")
+    est, margins = hand_margins(_bare(notes) + [lone])
+    assert len(margins) == len(notes) + 1 and [n.pitch for n in est] == [n.pitch for n in notes] + [67]
+    assert margins[-1] < 0.25 * min(margins[:-1]), margins
+
+
 def test_wide_chords_are_split_where_a_hand_can_reach():
     """Two hands far apart, each with a chord within an octave: split between the clusters, even when
     the split point moves across middle C."""
@@ -190,3 +242,47 @@ def test_synthetic_piece_transcribed_end_to_end_keeps_hands_apart():
     acc = np.mean([r.group == e.group for r, e in pairs])
     base = np.mean([r.group == e.group for r, e in _matches(truth, split_hands(tr.notes))])
     assert acc >= 0.6 and acc >= base + 0.2, (acc, base)
+
+
+def test_a_voice_silent_between_others_gets_the_strongest_pitch_between_its_neighbours():
+    """Soprano, tenor and bass drafted over two seconds, the alto missed: the alto gets the pitch with
+    the most activation between tenor and soprano (not the louder one outside that range), one note
+    over the two segments with that pitch; where only one voice sounds, or the activation is too weak,
+    nothing is added."""
+    from demixer.core.transcribe import fill_silent_voices
+
+    pitches = np.arange(36, 97)
+    times = np.arange(400) * 0.01
+    H = np.zeros((pitches.size, times.size))
+
+    def on(p, a, b, level):
+        H[p - 36, (times >= a) & (times < b)] = level
+
+    notes = [Note(0.0, 2.0, 72, "soprano"), Note(0.0, 1.0, 60, "tenor"), Note(1.0, 2.0, 59, "tenor"),
+             Note(0.0, 2.0, 48, "bass"), Note(2.0, 4.0, 50, "bass")]
+    for n in notes:
+        on(n.pitch, n.onset, n.offset, 1.0)
+    on(67, 0.0, 2.0, 0.5)  # the missed alto
+    on(64, 0.0, 2.0, 0.2)  # a weaker pitch in the same range
+    on(80, 0.0, 2.0, 0.9)  # above the soprano: not the alto's
+    on(55, 2.0, 4.0, 0.9)  # bass alone after 2 s: nothing to fill
+    names = voice_names(4)
+    added = fill_silent_voices(notes, names, H, pitches, times)
+    assert [(n.onset, n.offset, n.pitch, n.group) for n in added] == [(0.0, 2.0, 67, "alto")]
+    on(67, 0.0, 2.0, 0.05)
+    on(64, 0.0, 2.0, 0.05)
+    assert fill_silent_voices(notes, names, H, pitches, times) == []  # under a tenth of the voices' level
+    assert fill_silent_voices(notes[:1], names, H, pitches, times) == []
+
+
+def test_extra_voice_costs_can_move_a_note_to_another_voice():
+    """``assign_voices(..., extra=)``: a per-note, per-voice cost (e.g. from timbre) outweighs voice
+    leading; zero extra costs change nothing; a wrong shape is refused."""
+    notes = _bare([Note(0.0, 1.0, 67, "voice1"), Note(0.0, 1.0, 60, "voice2"), Note(1.0, 2.0, 66, "voice1")])
+    plain = assign_voices(notes, 2)
+    assert [n.group for n in plain] == ["voice1", "voice2", "voice1"]
+    assert assign_voices(notes, 2, extra=[[0.0, 0.0]] * 3) == plain
+    moved = assign_voices(notes, 2, extra=[[0.0, 0.0], [0.0, 0.0], [50.0, 0.0]])
+    assert [n.group for n in moved] == ["voice1", "voice2", "voice2"]
+    with pytest.raises(ValueError):
+        assign_voices(notes, 2, extra=[[0.0, 0.0]])

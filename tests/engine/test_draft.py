@@ -59,3 +59,27 @@ def test_drafted_legato_line_stays_in_its_voice_despite_a_late_offset():
     want = ["voice1", "voice2", "voice1"]
     assert [n.group for n in assign_voices(notes, 2, DraftSettings().voices)] == want
     assert [n.group for n in assign_voices(notes, 2, VoiceParams())] != want  # what the change fixes
+
+
+def test_support_notes_go_to_the_separation_not_into_the_drafted_score():
+    """A rendered four-voice progression (the benchmark's synthetic chorale): the draft's notes are the
+    same with or without filling; the support notes (voice names, inside the piece) come only with
+    :meth:`Draft.for_separation`."""
+    from support.synth import chorale_notes
+
+    from demixer.core.voices import voice_names
+
+    truth = chorale_notes(11)
+    voices = {"soprano": dict(decay_db_s=0.0, tilt=1.0, attack=0.04), "alto": dict(decay_db_s=0.0, odd=True),
+              "tenor": dict(decay_db_s=-2.0, tilt=0.7), "bass": dict(decay_db_s=0.0, tilt=0.5)}
+    end = max(n.offset for n in truth) + 0.5
+    x = sum(render(truth, SR, end, voices).values())
+    filled = draft_from_signal(x, SR, voices=4)
+    plain = draft_from_signal(x, SR, voices=4, settings=DraftSettings(fill_ratio=None))
+    assert plain.support == [] and filled.notes == plain.notes
+    assert filled.support, "some voice is silent between others in this draft"
+    assert {n.group for n in filled.support} <= set(voice_names(4))
+    assert all(0.0 <= n.onset < n.offset <= end for n in filled.support)
+    both = filled.for_separation()
+    assert len(both) == len(filled.notes) + len(filled.support)
+    assert [n.onset for n in both] == sorted(n.onset for n in both)

@@ -95,7 +95,7 @@ def draft_or_regroup(args, audio, notes):
         if not draft.notes:
             raise InputError(args.mix, "no notes found to draft a score from (is the recording silent?)")
         print(f"demixer: no --score given: {draft.summary()}", file=sys.stderr)
-        return draft.notes
+        return draft.for_separation()
     if args.voices:
         from demixer.core.voices import assign_voices
 

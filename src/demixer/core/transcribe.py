@@ -29,7 +29,15 @@ from demixer.core.constraints import ScoreParams, build_score_constraints
 from demixer.core.nmf import nmf
 from demixer.core.notes import Note
 
-__all__ = ["TranscribeParams", "Transcription", "pitch_dictionary", "pitch_activations", "track_notes", "transcribe"]
+__all__ = [
+    "TranscribeParams",
+    "Transcription",
+    "pitch_dictionary",
+    "pitch_activations",
+    "track_notes",
+    "transcribe",
+    "fill_silent_voices",
+]
 
 
 @dataclass(frozen=True)
@@ -419,3 +427,71 @@ def drop_subharmonics(
         if band(f0) >= thr * max(upper):
             out.append(n)
     return out
+
+
+def fill_silent_voices(
+    notes: list[Note],
+    names: list[str],
+    H: np.ndarray,
+    pitches: np.ndarray,
+    times: np.ndarray,
+    ratio: float = 0.1,
+    min_duration: float = 0.15,
+) -> list[Note]:
+    """Notes for voices the draft leaves silent between others (for the separation, not the score).
+
+    ``notes`` carry the voice names ``names`` (top first). Between consecutive onsets/offsets of
+    ``notes`` (segments of at least ``min_duration`` s), a voice with no note while at least two
+    others sound gets the pitch with the largest mean activation ``H`` strictly between its
+    neighbours' pitches (an octave beyond the outermost sounding voice for the top or bottom voice),
+    when that activation reaches ``ratio`` of the sounding notes' median. Such gaps are mostly a
+    missed note (a fifth or an octave over a louder voice, which the tracking prunes as its
+    harmonic): without a note there, the separation must give that energy to another voice. The
+    same pitch in consecutive segments of one voice makes one note. Returns only the added notes
+    (velocity 64), sorted by onset."""
+    if len(names) < 3 or not notes:
+        return []
+    voice = {g: v for v, g in enumerate(names)}
+    row = {int(q): r for r, q in enumerate(np.asarray(pitches).tolist())}
+    level = np.asarray(H, dtype=np.float64)
+    bounds = sorted({round(n.onset, 4) for n in notes} | {round(n.offset, 4) for n in notes})
+    added: list[Note] = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b - a < min_duration:
+            continue
+        frames = (times >= a) & (times < b)
+        if not frames.any():
+            continue
+        sounding: dict[int, list[int]] = {}
+        for n in notes:
+            if n.group in voice and min(n.offset, b) - max(n.onset, a) >= 0.5 * (b - a):
+                sounding.setdefault(voice[n.group], []).append(n.pitch)
+        if len(sounding) < 2:
+            continue
+        present = [level[row[q], frames].mean() for ps in sounding.values() for q in ps if q in row]
+        if not present:
+            continue
+        floor = ratio * float(np.median(present))
+        for v in range(len(names)):
+            if v in sounding:
+                continue
+            above = [min(sounding[u]) for u in sounding if u < v]
+            below = [max(sounding[u]) for u in sounding if u > v]
+            hi = min(above) if above else max(below) + 12
+            lo = max(below) if below else min(above) - 12
+            cands = [q for q in range(lo + 1, hi) if q in row]
+            if not cands:
+                continue
+            means = [level[row[q], frames].mean() for q in cands]
+            k = int(np.argmax(means))
+            if means[k] >= floor and means[k] > 0:
+                added.append(Note(a, b, cands[k], names[v], 64))
+    added.sort(key=lambda n: (n.group, n.pitch, n.onset))
+    merged: list[Note] = []
+    for n in added:
+        m = merged[-1] if merged else None
+        if m is not None and m.group == n.group and m.pitch == n.pitch and abs(m.offset - n.onset) < 1e-3:
+            merged[-1] = Note(m.onset, n.offset, m.pitch, m.group, m.velocity)
+        else:
+            merged.append(n)
+    return sorted(merged, key=lambda n: (n.onset, -n.pitch))

@@ -24,10 +24,12 @@ numpy-free pure Python (core: no I/O, no printing). Notes keep every field but `
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+import statistics
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from demixer.core.notes import Note
@@ -38,6 +40,7 @@ __all__ = [
     "voice_names",
     "assign_voices",
     "assign_hands",
+    "hand_margins",
     "split_hands",
     "events",
 ]
@@ -82,7 +85,14 @@ class HandParams:
     from its last mean pitch, which ``forget`` s halve); ``busy``: per new note while the hand still
     holds an earlier one (a hand mostly plays one line or one chord at a time); ``cross``: per
     semitone a new note crosses the other hand's held notes; ``crowd``: per note beyond five in a
-    hand; ``home``: per semitone from the hand's usual register (``rh_home`` / ``lh_home``)."""
+    hand; ``home``: per semitone from the hand's usual register (``rh_home`` / ``lh_home``).
+
+    Later passes (up to ``passes`` in all, stopping when nothing changes): the fixed usual registers
+    are replaced by where each hand plays *here* — the median pitch of the hand's notes starting within
+    ``register_window`` s whose margin (:func:`hand_margins`) in the previous pass was at least
+    ``sure`` — at ``register`` per semitone of each new note. A wrongly placed note early on then
+    no longer sets the range a hand keeps for the rest of a passage (the memory of the first pass
+    reinforces itself), and uncertain notes (small margin) do not vote on the registers."""
 
     chord_tol: float = 0.035
     overlap: float = 0.08
@@ -98,6 +108,10 @@ class HandParams:
     memory: float = 1.0
     busy: float = 1.5
     beam: int = 24
+    passes: int = 3
+    sure: float = 5.0
+    register_window: float = 4.0
+    register: float = 0.15
 
 
 def _check_notes(notes: Iterable[Note]) -> list[Note]:
@@ -138,13 +152,21 @@ class _VoiceState:
     busy_until: tuple[float, ...]
 
 
-def assign_voices(notes: Iterable[Note], n_voices: int, params: VoiceParams | None = None) -> list[Note]:
-    """The notes with ``group`` set to one of :func:`voice_names` (``n_voices``), in the input order."""
+def assign_voices(
+    notes: Iterable[Note],
+    n_voices: int,
+    params: VoiceParams | None = None,
+    extra: Sequence[Sequence[float]] | None = None,
+) -> list[Note]:
+    """The notes with ``group`` set to one of :func:`voice_names` (``n_voices``), in the input order.
+    ``extra[i][v]``: a further cost of giving note ``i`` to voice ``v`` (e.g. :func:`timbre_costs`)."""
     params = params or VoiceParams()
     names = voice_names(n_voices)
     note_list = _check_notes(notes)
     if not note_list:
         return []
+    if extra is not None and (len(extra) != len(note_list) or any(len(r) != n_voices for r in extra)):
+        raise ValueError("extra costs must give one cost per voice for every note")
     V = n_voices
     evs = events(note_list, params.chord_tol)
     top, bottom = params.home_range
@@ -156,14 +178,17 @@ def assign_voices(notes: Iterable[Note], n_voices: int, params: VoiceParams | No
         pitches = [note_list[i].pitch for i in ev]
         m = len(ev)
         cand = []
+        ecost = [[float(x) for x in extra[i]] for i in ev] if extra is not None else None
         maps = list(_monotone_maps(m, V)) if m <= 8 else [tuple(min(V - 1, k * V // m) for k in range(m))]
         for cost, st, path in beam:
             for mp in maps:
                 c = cost
                 used: dict[int, int] = {}
-                for x, v in zip(pitches, mp, strict=True):
+                for j, (x, v) in enumerate(zip(pitches, mp, strict=True)):
                     used[v] = used.get(v, 0) + 1
                     c += params.home * abs(x - homes[v])
+                    if ecost is not None:
+                        c += ecost[j][v]
                     ref = st.last[v]
                     if ref is None:
                         c += params.enter if any(x is not None for x in st.last) else 0.0
@@ -231,72 +256,157 @@ class _HandState:
     held: tuple[tuple[tuple[int, float], ...], tuple[tuple[int, float], ...]]  # (pitch, offset)
 
 
-def assign_hands(notes: Iterable[Note], params: HandParams | None = None) -> list[Note]:
-    """The notes with ``group`` ``rh`` or ``lh`` (see the module docstring), in the input order."""
-    params = params or HandParams()
-    note_list = _check_notes(notes)
-    if not note_list:
-        return []
+_HAND_START = _HandState(((), ()), (None, None), ((), ()))
+
+#: where each hand plays around time t: (rh, lh) pitch, either None (no evidence: no cost)
+Registers = Callable[[float], tuple[float | None, float | None]]
+
+
+def _hand_step(
+    params: HandParams, notes: list[Note], st: _HandState, ev: list[int], hands: Sequence[int],
+    registers: Registers | None,
+) -> tuple[float, _HandState]:
+    """The cost of giving the notes ``ev`` (one event) the hands ``hands`` (0 = rh, 1 = lh) after the
+    state ``st``, and the state after it."""
+    t = notes[ev[0]].onset
+    held = tuple(tuple(h for h in st.held[k] if h[1] > t + params.overlap) for k in (0, 1))
+    recent = tuple(tuple(r for r in st.recent[k] if r[1] >= t - params.memory) for k in (0, 1))
+    parts: tuple[list[int], list[int]] = ([], [])
+    for i, h in zip(ev, hands, strict=True):
+        parts[h].append(notes[i].pitch)
+    here = registers(t) if registers is not None else None
     homes = (params.rh_home, params.lh_home)
-    evs = events(note_list, params.chord_tol)
-    start = _HandState(((), ()), (None, None), ((), ()))
-    beam: list[tuple[float, _HandState, tuple]] = [(0.0, start, ())]
+    c = 0.0
+    for h in (0, 1):
+        new = parts[h]
+        if not new:
+            continue
+        together = list(new) + [q for q, _ in held[h]]
+        span = max(together) - min(together)
+        c += params.span * max(0, span - params.reach)
+        c += params.crowd * max(0, len(together) - 5)
+        if held[h]:
+            c += params.busy * len(new)
+        if recent[h]:  # distance to the range the hand has just played in
+            lo = min(q for q, _ in recent[h])
+            hi = max(q for q, _ in recent[h])
+            c += params.move * sum(max(0, lo - x, x - hi) for x in new) / len(new)
+        elif st.last[h] is not None:  # after a rest: where it was, counting less
+            ref, when = st.last[h]
+            w = 0.5 ** (max(0.0, t - when) / params.forget)
+            c += params.move * abs(sum(new) / len(new) - ref) * (0.25 + 0.75 * w)
+        if here is None:
+            c += params.home * abs(sum(new) / len(new) - homes[h])
+        elif here[h] is not None:
+            c += params.register * sum(abs(x - here[h]) for x in new) / len(new)
+        other = [q for q, _ in held[1 - h]]
+        if other:
+            if h == 0:  # rh below the held lh notes
+                c += params.cross * max(0, max(other) - min(new))
+            else:  # lh above the held rh notes
+                c += params.cross * max(0, max(new) - min(other))
+    new_recent = [list(recent[0]), list(recent[1])]
+    new_held = [list(held[0]), list(held[1])]
+    last = list(st.last)
+    for i, h in zip(ev, hands, strict=True):
+        new_held[h].append((notes[i].pitch, notes[i].offset))
+        new_recent[h].append((notes[i].pitch, t))
+    for h in (0, 1):
+        if parts[h]:
+            last[h] = (sum(parts[h]) / len(parts[h]), t)
+    state = _HandState(
+        (tuple(sorted(new_recent[0])), tuple(sorted(new_recent[1]))),
+        (last[0], last[1]),
+        (tuple(sorted(new_held[0])), tuple(sorted(new_held[1]))),
+    )
+    return c, state
+
+
+def _hand_pass(
+    notes: list[Note], evs: list[list[int]], params: HandParams, registers: Registers | None
+) -> tuple[list[int], list[float]]:
+    """One beam search: each note's hand (0 = rh, 1 = lh) and its margin — how much the cost of the
+    chosen assignment rises when that note alone goes to the other hand (the rest of the path kept)."""
+    beam: list[tuple[float, _HandState, tuple]] = [(0.0, _HAND_START, ())]
     for ev in evs:
-        t = note_list[ev[0]].onset
-        pitches = [note_list[i].pitch for i in ev]
         m = len(ev)
         cand = []
         for cost, st, path in beam:
-            held = tuple(tuple(h for h in st.held[k] if h[1] > t + params.overlap) for k in (0, 1))
-            recent = tuple(tuple(r for r in st.recent[k] if r[1] >= t - params.memory) for k in (0, 1))
             for k_rh in range(m + 1):
-                parts = (pitches[:k_rh], pitches[k_rh:])
-                c = cost
-                for h in (0, 1):
-                    new = parts[h]
-                    if not new:
-                        continue
-                    together = list(new) + [q for q, _ in held[h]]
-                    span = max(together) - min(together)
-                    c += params.span * max(0, span - params.reach)
-                    c += params.crowd * max(0, len(together) - 5)
-                    if held[h]:
-                        c += params.busy * len(new)
-                    if recent[h]:  # distance to the range the hand has just played in
-                        lo = min(q for q, _ in recent[h])
-                        hi = max(q for q, _ in recent[h])
-                        c += params.move * sum(max(0, lo - x, x - hi) for x in new) / len(new)
-                    elif st.last[h] is not None:  # after a rest: where it was, counting less
-                        ref, when = st.last[h]
-                        w = 0.5 ** (max(0.0, t - when) / params.forget)
-                        mean = sum(new) / len(new)
-                        c += params.move * abs(mean - ref) * (0.25 + 0.75 * w)
-                    c += params.home * abs(sum(new) / len(new) - homes[h])
-                    other = [q for q, _ in held[1 - h]]
-                    if other:
-                        if h == 0:  # rh below the held lh notes
-                            c += params.cross * max(0, max(other) - min(new))
-                        else:  # lh above the held rh notes
-                            c += params.cross * max(0, max(new) - min(other))
-                idx = (ev[:k_rh], ev[k_rh:])
-                new_recent = [list(recent[0]), list(recent[1])]
-                new_held = [list(held[0]), list(held[1])]
-                last = list(st.last)
-                for h in (0, 1):
-                    for i in idx[h]:
-                        new_held[h].append((note_list[i].pitch, note_list[i].offset))
-                        new_recent[h].append((note_list[i].pitch, t))
-                    if parts[h]:
-                        last[h] = (sum(parts[h]) / len(parts[h]), t)
-                state = _HandState(
-                    (tuple(sorted(new_recent[0])), tuple(sorted(new_recent[1]))),
-                    (last[0], last[1]),
-                    (tuple(sorted(new_held[0])), tuple(sorted(new_held[1]))),
-                )
-                cand.append((c, state, (path, ev, (0,) * k_rh + (1,) * (m - k_rh))))
+                hands = (0,) * k_rh + (1,) * (m - k_rh)
+                c, state = _hand_step(params, notes, st, ev, hands, registers)
+                cand.append((cost + c, state, (path, ev, hands)))
         cand.sort(key=lambda e: e[0])
         beam = _dedupe(cand, params.beam)
-    return _apply(note_list, beam[0][2], HANDS)
+    hand = [0] * len(notes)
+    path = beam[0][2]
+    while path:
+        path, ev, hands = path
+        for i, h in zip(ev, hands, strict=True):
+            hand[i] = h
+    # re-score the chosen path, then with one note flipped (until the states meet again)
+    states = [_HAND_START]
+    total = [0.0]
+    for ev in evs:
+        c, state = _hand_step(params, notes, states[-1], ev, [hand[i] for i in ev], registers)
+        states.append(state)
+        total.append(total[-1] + c)
+    margin = [0.0] * len(notes)
+    for e, ev in enumerate(evs):
+        for i in ev:
+            flipped = {i: 1 - hand[i]}
+            st, c = states[e], total[e]
+            for e2 in range(e, len(evs)):
+                dc, st = _hand_step(params, notes, st, evs[e2], [flipped.get(j, hand[j]) for j in evs[e2]], registers)
+                c += dc
+                if e2 > e and st == states[e2 + 1]:
+                    c += total[-1] - total[e2 + 1]
+                    break
+            margin[i] = c - total[-1]
+    return hand, margin
+
+
+def _local_registers(notes: list[Note], hand: list[int], sure: list[bool], window: float) -> Registers:
+    """Per hand, the median pitch of its sure notes starting within ``window`` s of t."""
+    onsets = [n.onset for n in notes]
+    by_hand = [
+        sorted((onsets[i], notes[i].pitch) for i in range(len(notes)) if sure[i] and hand[i] == h) for h in (0, 1)
+    ]
+    keys = [[o for o, _ in b] for b in by_hand]
+
+    def registers(t: float) -> tuple[float | None, float | None]:
+        out: list[float | None] = []
+        for b, k in zip(by_hand, keys, strict=True):
+            lo = bisect.bisect_left(k, t - window)
+            hi = bisect.bisect_right(k, t + window)
+            out.append(statistics.median(p for _, p in b[lo:hi]) if hi > lo else None)
+        return out[0], out[1]
+
+    return registers
+
+
+def hand_margins(notes: Iterable[Note], params: HandParams | None = None) -> tuple[list[Note], list[float]]:
+    """:func:`assign_hands` and each note's margin (the cost, in the assignment's units, that giving
+    that note alone to the other hand adds: small = the music does not decide)."""
+    params = params or HandParams()
+    note_list = _check_notes(notes)
+    if not note_list:
+        return [], []
+    evs = events(note_list, params.chord_tol)
+    hand, margin = _hand_pass(note_list, evs, params, None)
+    for _ in range(params.passes - 1):
+        sure = [m >= params.sure for m in margin]
+        registers = _local_registers(note_list, hand, sure, params.register_window)
+        again, margin = _hand_pass(note_list, evs, params, registers)
+        if again == hand:
+            break
+        hand = again
+    return [dataclasses.replace(n, group=HANDS[h]) for n, h in zip(note_list, hand, strict=True)], margin
+
+
+def assign_hands(notes: Iterable[Note], params: HandParams | None = None) -> list[Note]:
+    """The notes with ``group`` ``rh`` or ``lh`` (see the module docstring), in the input order."""
+    return hand_margins(notes, params)[0]
 
 
 def split_hands(notes: Iterable[Note], split: int = 60) -> list[Note]:
