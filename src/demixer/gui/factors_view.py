@@ -143,6 +143,19 @@ class FactorView(QObject):
             f"R = {p.n_components}"
         )
 
+    def show_loading(self, text: str) -> None:
+        """While a recording is read and analysed in the background (issue 18, item 13): say so in the
+        corner and keep the status bar's progress bar busy; ``""`` ends it."""
+        progress = getattr(self.bench.host, "progress", None)
+        if progress is not None and not self.bench.running():
+            progress.setRange(0, 0 if text else 100)
+            progress.setFormat("loading…" if text else "%p%")
+            progress.setVisible(bool(text))
+        if text and self.bench.project is None:
+            self.corner.summary.setText(f"<b>loading…</b><br>{text}")
+        else:
+            self.update_summary()
+
     def _on_components_changed(self) -> None:
         p = self.bench.project
         if p is None:
