@@ -310,6 +310,32 @@ def test_the_window_fits_a_laptop_screen_with_every_dock_open(window, qtbot):
         assert scroll.verticalScrollBar().maximum() > 0 or listen.height() >= scroll.widget().sizeHint().height()
 
 
+def _visible_rows(tree) -> int:
+    """Rows of a tree widget wholly inside its viewport (what the user sees without scrolling)."""
+    height = tree.viewport().height()
+    rects = [tree.visualItemRect(tree.topLevelItem(i)) for i in range(tree.topLevelItemCount())]
+    return sum(1 for r in rects if r.isValid() and r.top() >= 0 and r.bottom() < height)
+
+
+def test_the_sources_list_shows_at_least_six_rows_on_a_laptop_screen(window, qtbot):
+    """Item 12: the Sources list showed about 3 rows at 1366×768 with every dock open."""
+    from PySide6.QtWidgets import QDockWidget
+
+    for n in range(6):  # 2 score sources + 6 + the residual: more rows than fit
+        assert window.editing.new_source(f"voice {n}", "#808080")
+    tree = window.sources_pane
+    assert tree.topLevelItemCount() >= 8
+    _screen_sized(window, qtbot, 1366, 768)
+    qtbot.wait(20)
+    docks = window.findChildren(QDockWidget)
+    assert all(d.isVisible() for d in docks)  # every dock open (some as tabs)
+    assert window.sources_dock.visibleRegion().isEmpty() is False
+    assert _visible_rows(tree) >= 6
+    # and the other docks of the column keep a usable height
+    for d in (window.loss_dock, window.audition.dock, window.editing.components_dock):
+        assert d.height() >= 80, d.objectName()
+
+
 def test_temporary_status_messages_are_visible_next_to_the_cursor_read_out(window, qtbot):
     """Item 9: the cursor read-out filled the status bar; "cannot delete every component" and the other
     temporary messages were drawn in a zero-width area."""

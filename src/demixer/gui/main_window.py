@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d)
         self.resizeDocks([self.loss_dock], [360], Qt.Orientation.Horizontal)
         self.resizeDocks(
-            [self.loss_dock, self.sources_dock, self.params_dock], [290, 110, 420], Qt.Orientation.Vertical
+            [self.loss_dock, self.sources_dock, self.params_dock], [210, 230, 330], Qt.Orientation.Vertical
         )
 
     def make_dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:

@@ -226,7 +226,7 @@ class AuditionController(QObject):
         anchor = getattr(w, "sources_dock", None)
         if anchor is not None:
             w.splitDockWidget(anchor, self.dock, Qt.Orientation.Vertical)
-        w.resizeDocks([self.dock], [150], Qt.Orientation.Vertical)  # room for a few source rows
+        w.resizeDocks([self.dock], [130], Qt.Orientation.Vertical)  # with main_window._build_docks: Sources ≥ 6 rows
         view_menu = self.bench.actions.menu("view")
         if view_menu is not None:
             view_menu.addAction(self.dock.toggleViewAction())
