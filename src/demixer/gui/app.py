@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
@@ -93,7 +93,13 @@ def start_window(args):
     logging.getLogger("demixer").info("start (log %s)", log_file)
     status = {"code": EXIT_OK, "loaded": False}
     status["hook"] = ExceptionHook(scripted=scripted, on_fatal=lambda: finish(EXIT_FAILED)).install()
-    win = MainWindow(scripted=scripted)
+    from demixer.gui.tasks import TaskBridge
+
+    TaskBridge.hold_new = True  # the window's background jobs start after its first paint
+    try:
+        win = MainWindow(scripted=scripted)
+    finally:
+        TaskBridge.hold_new = False
 
     def finish(code: int) -> None:
         status["code"] = code
@@ -154,5 +160,30 @@ def start_window(args):
     win.startup_time = time.perf_counter() - t0
     win.display.show_loading("starting")
     # the first paint before anything else: the window is on the screen while the piece is read and analysed
-    QTimer.singleShot(0, lambda: QTimer.singleShot(0, load))
+    # (a window that gets no paint, e.g. minimised, starts anyway after FIRST_PAINT_WAIT_MS)
+    gate = _AfterFirstPaint(win, lambda: (win.bench.tasks.release(), load()))
+    QTimer.singleShot(FIRST_PAINT_WAIT_MS, gate.fire)
     return win, status
+
+
+FIRST_PAINT_WAIT_MS = 1000
+
+
+class _AfterFirstPaint(QObject):
+    """Calls ``then()`` once, in the event loop's turn after ``win``'s first paint (or on ``fire()``)."""
+
+    def __init__(self, win, then) -> None:
+        super().__init__(win)
+        self.win, self.then, self.done = win, then, False
+        win.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.win and event.type() == QEvent.Type.Paint and not self.done:
+            QTimer.singleShot(0, self.fire)
+        return False
+
+    def fire(self) -> None:
+        if not self.done:
+            self.done = True
+            self.win.removeEventFilter(self)
+            self.then()

@@ -80,6 +80,9 @@ class FactorView(QObject):
         params_pane.run_params_changed.connect(self._on_run_params_changed)
         for pane in (v_pane, h_pane, w_pane):
             pane.scene().sigMouseMoved.connect(partial(self._on_mouse_moved, pane))
+        # the empty window (shown while the first piece loads): axes from 0 s and 0 Hz, not pyqtgraph's
+        # ±0.5 around 0 (negative frequencies, milliseconds); H and W follow V's axes
+        v_pane.setRange(xRange=(0.0, 10.0), yRange=(0.0, 10_000.0), padding=0)
 
     # ================================================================================ the project
     def attach(self, old: Project | None, project: Project) -> None:
