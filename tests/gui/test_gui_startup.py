@@ -105,3 +105,24 @@ def test_a_bad_file_at_launch_gives_a_dialog_and_an_empty_usable_window(launched
     assert win.project is None and not status["loaded"] and not win.files.loading
     assert "loading" not in win.corner.summary.text() and not win.progress.isVisible()
     box.close()
+
+
+def test_a_very_long_recording_at_launch_still_asks_first(launched, qtbot, tmp_path, monkeypatch):
+    """A recording whose analysis would not fit the memory limit needs the user's answer: the background
+    open hands it to the ordinary open, which asks (here: analyse the first part)."""
+    from demixer.engine.separation import SeparationSettings
+    from demixer.gui.project_io import ProjectIO
+    from demixer.io.limits import estimate_memory
+
+    sr = 22050
+    path = tmp_path / "long.wav"
+    t = np.arange(sr * 6) / sr
+    sf.write(path, (0.2 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), sr)
+    monkeypatch.setenv("DEMIXER_MEMORY_LIMIT", str(estimate_memory(6 * sr, sr, 1, SeparationSettings().stft) // 2))
+    asked = []
+    monkeypatch.setattr(ProjectIO, "ask", lambda self, kind, *a, **k: asked.append(kind) or "range")
+    win, status, _ = launched(file=str(path))
+    qtbot.waitUntil(lambda: status["loaded"], timeout=120_000)
+    assert "long_audio" in asked
+    assert win.project.title == "long.wav" and 1.0 <= win.project.duration < 6.0
+    assert not win.files.loading and not win.progress.isVisible()
