@@ -148,7 +148,9 @@ def test_a_late_score_grows_the_mask_by_what_the_aligned_notes_hold_in_one_undo_
     rows = ["onset_s,offset_s,pitch,group"]
     rows += [f"{n.onset + 0.24:.6f},{n.offset + 0.24:.6f},{n.pitch},{n.group}" for n in read_score(score)]
     late.write_text("\n".join(rows) + "\n")
-    assert window.open_audio(audio, late)
+    # not aligned on opening: the background alignment finishing during the run made this test race
+    # (about 1 in 6 on main); the staged fit's scout is what moves the notes here
+    assert window.files.open_audio(audio, late, align=False)
     p = window.project
     before = {k: getattr(p, k).copy() for k in ("W", "H", "allow_H")}
     ctrl, _ = run_to_end(window, n_iter=40)

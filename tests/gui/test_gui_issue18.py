@@ -189,6 +189,84 @@ def test_a_renamed_source_keeps_its_components_connected_to_the_score(window, qt
     assert _painted_cells(window.editing) == 0
 
 
+def _piece_without_groups(tmp_path):
+    """A synthesised two-hand piece (notes below and above middle C) and a CSV score without groups:
+    opening it splits the notes by pitch into sources "low" and "high" (as ``demixer separate`` does)."""
+    import soundfile as sf
+
+    from demixer.core.notes import Note, pitch_to_hz
+    from demixer.io.score import write_score_csv
+
+    sr = 22050
+    notes = []
+    for i in range(8):
+        notes.append(Note(0.5 * i, 0.5 * i + 0.45, 48 + (i % 4) * 2, ""))  # low: C3..F#3
+        notes.append(Note(0.5 * i + 0.25, 0.5 * i + 0.6, 67 + (i % 3) * 2, ""))  # high: G4..B4
+    t = np.arange(int(sr * 4.6)) / sr
+    y = np.zeros_like(t)
+    for n in notes:
+        on = (t >= n.onset) & (t < n.offset)
+        env = np.exp(-(t - n.onset) * 4.0) * on
+        for k in range(1, 6):
+            y += env * np.sin(2 * np.pi * k * pitch_to_hz(n.pitch) * t) / k
+    wav, score = tmp_path / "two_hands.wav", tmp_path / "two_hands.csv"
+    sf.write(wav, (0.2 * y / np.abs(y).max()).astype(np.float32), sr)
+    write_score_csv(score, notes)
+    return wav, score
+
+
+def test_a_renamed_source_of_a_pitch_split_keeps_its_components_connected(window, qtbot, tmp_path):
+    """Item 3, split by pitch: the groups "low"/"high" came from ``split_pitch``, not from the notes, so
+    renaming "low" left its components without score notes: every forbidden cell tinted as painted."""
+    wav, score = _piece_without_groups(tmp_path)
+    assert window.files.open_audio(wav, score, align=False)
+    ed = window.editing
+    p = window.project
+    assert p.score.split_pitch == 60 and {s.name for s in p.sources} >= {"low", "high"}
+    assert _painted_cells(ed) == 0
+    low_rows = [r for r, c in enumerate(p.components) if c.source == "low" and c.kind == "pitch"]
+    assert low_rows
+    regions = p.allow_H[low_rows].copy()
+    _answer_input_dialog(qtbot, "left hand")
+    ed.sources.ask_rename_source("low")
+    assert [c.source for c in p.components if c.kind == "pitch"].count("left hand") == len(low_rows)
+    assert _painted_cells(ed) == 0
+    np.testing.assert_array_equal(p.allow_H[low_rows], regions)  # the regions did not move
+    # delete a component (click its row, Edit → Delete): still nothing tinted as painted
+    table = ed.panel.table
+    victim = [r for r, c in enumerate(p.components) if c.source == "high"][0]
+    _click_row(qtbot, table, victim)
+    ed.act_delete.trigger()
+    assert _painted_cells(ed) == 0
+    # "note: after" moves the renamed source's regions too
+    name = next(c.name for c in p.components if c.source == "left hand" and c.kind == "pitch")
+    row = [c.name for c in p.components].index(name)
+    before = p.allow_H[row].copy()
+    spin = window.params_pane.tol_note_post
+    _type_into_spin(qtbot, spin, f"{spin.value() + 0.3:.2f}")
+    row = [c.name for c in p.components].index(name)
+    assert p.allow_H[row].sum() > before.sum()
+    assert _painted_cells(ed) == 0
+    # undo back to the rename's state, and redo: the split comes back and goes again
+    window.undo.undo()
+    window.undo.undo()
+    window.undo.undo()
+    assert p.score.split_pitch == 60 and "low" in {s.name for s in p.sources} and _painted_cells(ed) == 0
+    window.undo.redo()
+    assert p.score.split_pitch is None and {n.group for n in p.notes} == {"left hand", "high"}
+    assert _painted_cells(ed) == 0
+    # survives save / load, with the tints; a Run respects the same groups
+    path = tmp_path / "split.demix"
+    assert window.project_io.save_to(path)
+    assert window.project_io.open_project(path)
+    q = window.project
+    assert {n.group for n in q.notes} == {"left hand", "high"} and q.score.split_pitch is None
+    assert _painted_cells(window.editing) == 0
+    # "Reset sources from the score" keeps every component where it is
+    assert not window.editing.reset_sources_from_score() or _painted_cells(window.editing) == 0
+    assert {c.source for c in q.components if c.kind == "pitch"} == {"left hand", "high"}
+
+
 def test_reassigned_components_take_the_new_source_in_their_name(window):
     """Item 12: "B3 bass" stayed "B3 bass" in soprano; a name the user gave is kept."""
     p = window.project
@@ -230,6 +308,32 @@ def test_the_window_fits_a_laptop_screen_with_every_dock_open(window, qtbot):
         listen = window.audition.dock
         scroll = listen.widget()
         assert scroll.verticalScrollBar().maximum() > 0 or listen.height() >= scroll.widget().sizeHint().height()
+
+
+def _visible_rows(tree) -> int:
+    """Rows of a tree widget wholly inside its viewport (what the user sees without scrolling)."""
+    height = tree.viewport().height()
+    rects = [tree.visualItemRect(tree.topLevelItem(i)) for i in range(tree.topLevelItemCount())]
+    return sum(1 for r in rects if r.isValid() and r.top() >= 0 and r.bottom() < height)
+
+
+def test_the_sources_list_shows_at_least_six_rows_on_a_laptop_screen(window, qtbot):
+    """Item 12: the Sources list showed about 3 rows at 1366×768 with every dock open."""
+    from PySide6.QtWidgets import QDockWidget
+
+    for n in range(6):  # 2 score sources + 6 + the residual: more rows than fit
+        assert window.editing.new_source(f"voice {n}", "#808080")
+    tree = window.sources_pane
+    assert tree.topLevelItemCount() >= 8
+    _screen_sized(window, qtbot, 1366, 768)
+    qtbot.wait(20)
+    docks = window.findChildren(QDockWidget)
+    assert all(d.isVisible() for d in docks)  # every dock open (some as tabs)
+    assert window.sources_dock.visibleRegion().isEmpty() is False
+    assert _visible_rows(tree) >= 6
+    # and the other docks of the column keep a usable height
+    for d in (window.loss_dock, window.audition.dock, window.editing.components_dock):
+        assert d.height() >= 80, d.objectName()
 
 
 def test_temporary_status_messages_are_visible_next_to_the_cursor_read_out(window, qtbot):

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from demixer.core.mix import mix_sources
-from demixer.engine.separation import stems as separation_stems
 
 __all__ = [
     "MIN_GAIN_DB",
@@ -143,6 +142,8 @@ class StemSet:
 def compute_stems(request: StemRequest) -> StemSet:
     """Soft masks from the request's W·H, applied to the recording's own STFT (every channel, its own
     rate), one inverse STFT per source. Safe to call from any thread: it reads only the request."""
+    from demixer.engine.separation import stems as separation_stems  # scipy: not with the window's start
+
     out = separation_stems(
         request.audio, request.analysis, request.W, request.H, request.components, request.sources,
         request.alpha,

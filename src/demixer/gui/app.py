@@ -17,11 +17,11 @@ import logging
 import sys
 import time
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-__all__ = ["run_app", "apply_theme", "make_application"]
+__all__ = ["run_app", "start_window", "apply_theme", "make_application"]
 
 EXIT_OK = 0
 EXIT_FAILED = 2
@@ -66,6 +66,20 @@ def make_application() -> QApplication:
 
 def run_app(args) -> int:
     """Open the window as the command line asks; returns the exit status."""
+    app = make_application()
+    win, status = start_window(args)
+    code = app.exec()
+    win.stop_runs()
+    win.close()
+    status["hook"].uninstall()
+    return status["code"] if code == 0 else code
+
+
+def start_window(args):
+    """Show the window at once, then open what ``args`` asks for in the background (issue 18, item 13:
+    the window appears before the piece is read and analysed, which arrives with progress on the task
+    bridge). Returns ``(window, status)``; ``status["code"]`` is the exit status for scripted runs and
+    ``status["loaded"]`` becomes True once the piece is open."""
     t0 = time.perf_counter()
     app = make_application()
     apply_theme(app)
@@ -77,9 +91,15 @@ def run_app(args) -> int:
     scripted = bool(screenshot or export_dir)  # errors on stderr, exit when done
     log_file = setup_logging()
     logging.getLogger("demixer").info("start (log %s)", log_file)
-    hook = ExceptionHook(scripted=scripted, on_fatal=lambda: finish(EXIT_FAILED)).install()
-    win = MainWindow(scripted=scripted)
-    status = {"code": EXIT_OK}
+    status = {"code": EXIT_OK, "loaded": False}
+    status["hook"] = ExceptionHook(scripted=scripted, on_fatal=lambda: finish(EXIT_FAILED)).install()
+    from demixer.gui.tasks import TaskBridge
+
+    TaskBridge.hold_new = True  # the window's background jobs start after its first paint
+    try:
+        win = MainWindow(scripted=scripted)
+    finally:
+        TaskBridge.hold_new = False
 
     def finish(code: int) -> None:
         status["code"] = code
@@ -105,12 +125,10 @@ def run_app(args) -> int:
         if scripted:
             finish(EXIT_FAILED)
 
-    def load() -> None:
-        if not scripted and win.project_io.offer_recovery():  # autosaved edits left by a crash
-            return
-        file = getattr(args, "file", None)
-        score = getattr(args, "score", None)
-        ok = win.open_audio(file, score) if file else win.open_demo()
+    def opened(ok: bool) -> None:
+        status["loaded"] = ok
+        if ok:
+            logging.getLogger("demixer").info("piece open %.2f s after the start", time.perf_counter() - t0)
         if not ok:
             if scripted:
                 finish(EXIT_FAILED)
@@ -123,14 +141,49 @@ def run_app(args) -> int:
         elif scripted:
             QTimer.singleShot(150, shoot)
 
+    def load() -> None:
+        if not scripted and win.project_io.offer_recovery():  # autosaved edits left by a crash
+            status["loaded"] = True
+            win.display.show_loading("")
+            return
+        file = getattr(args, "file", None)
+        score = getattr(args, "score", None)
+        if file:
+            win.files.open_audio_in_background(file, score, then=opened)
+        else:
+            win.files.open_demo_in_background(then=opened)
+
     if screenshot:
         win.show()  # scripted: the image is the 1400×900 window, whatever the screen
     else:
         win.show_fitting_the_screen()
     win.startup_time = time.perf_counter() - t0
-    QTimer.singleShot(0, load)
-    code = app.exec()
-    win.stop_runs()
-    win.close()
-    hook.uninstall()
-    return status["code"] if code == 0 else code
+    win.display.show_loading("starting")
+    # the first paint before anything else: the window is on the screen while the piece is read and analysed
+    # (a window that gets no paint, e.g. minimised, starts anyway after FIRST_PAINT_WAIT_MS)
+    gate = _AfterFirstPaint(win, lambda: (win.bench.tasks.release(), load()))
+    QTimer.singleShot(FIRST_PAINT_WAIT_MS, gate.fire)
+    return win, status
+
+
+FIRST_PAINT_WAIT_MS = 1000
+
+
+class _AfterFirstPaint(QObject):
+    """Calls ``then()`` once, in the event loop's turn after ``win``'s first paint (or on ``fire()``)."""
+
+    def __init__(self, win, then) -> None:
+        super().__init__(win)
+        self.win, self.then, self.done = win, then, False
+        win.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.win and event.type() == QEvent.Type.Paint and not self.done:
+            QTimer.singleShot(0, self.fire)
+        return False
+
+    def fire(self) -> None:
+        if not self.done:
+            self.done = True
+            self.win.removeEventFilter(self)
+            self.then()

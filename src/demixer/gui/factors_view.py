@@ -80,6 +80,9 @@ class FactorView(QObject):
         params_pane.run_params_changed.connect(self._on_run_params_changed)
         for pane in (v_pane, h_pane, w_pane):
             pane.scene().sigMouseMoved.connect(partial(self._on_mouse_moved, pane))
+        # the empty window (shown while the first piece loads): axes from 0 s and 0 Hz, not pyqtgraph's
+        # ±0.5 around 0 (negative frequencies, milliseconds); H and W follow V's axes
+        v_pane.setRange(xRange=(0.0, 10.0), yRange=(0.0, 10_000.0), padding=0)
 
     # ================================================================================ the project
     def attach(self, old: Project | None, project: Project) -> None:
@@ -142,6 +145,19 @@ class FactorView(QObject):
             f"<b>{p.title}</b>{score}<br>{p.duration:.1f} s · {p.sr} Hz · V {p.n_bins}×{p.n_frames} · "
             f"R = {p.n_components}"
         )
+
+    def show_loading(self, text: str) -> None:
+        """While a recording is read and analysed in the background (issue 18, item 13): say so in the
+        corner and keep the status bar's progress bar busy; ``""`` ends it."""
+        progress = getattr(self.bench.host, "progress", None)
+        if progress is not None and not self.bench.running():
+            progress.setRange(0, 0 if text else 100)
+            progress.setFormat("loading…" if text else "%p%")
+            progress.setVisible(bool(text))
+        if text and self.bench.project is None:
+            self.corner.summary.setText(f"<b>loading…</b><br>{text}")
+        else:
+            self.update_summary()
 
     def _on_components_changed(self) -> None:
         p = self.bench.project

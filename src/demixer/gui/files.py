@@ -13,7 +13,6 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from demixer.engine.projects import project_from_audio
 from demixer.gui import settings
 from demixer.io.errors import InputError
 from demixer.model.project import Project, RunParams
@@ -31,6 +30,7 @@ class FileController(QObject):
         self.recent_menu = recent_menu
         self.project_io = None  # gui/project_io.ProjectIO, set once it is installed
         self.aligner = None  # gui/alignment.AlignmentController: aligns an opened score in the background
+        self.loading = False  # a recording is being read and analysed on the "open" lane
         recent_menu.aboutToShow.connect(self.rebuild_recent_menu)
 
     def open_demo(self) -> bool:
@@ -38,6 +38,12 @@ class FileController(QObject):
 
         audio, score = demo_paths()
         return self.open_audio(audio, score, align=False)  # the bundled score is aligned
+
+    def open_demo_in_background(self, then=None):
+        from demixer import demo_paths
+
+        audio, score = demo_paths()
+        return self.open_audio_in_background(audio, score, align=False, then=then)
 
     def open_audio(
         self, path: str | os.PathLike[str], score: str | os.PathLike[str] | None = None, *, align: bool = True
@@ -78,6 +84,75 @@ class FileController(QObject):
         if score and align:
             self._align(score, lambda: self._drop_score(project, audio, path))
         return True
+
+    def open_audio_in_background(
+        self, path: str | os.PathLike[str], score: str | os.PathLike[str] | None = None, *, align: bool = True,
+        then=None,
+    ):
+        """Open a recording (and its score) like :meth:`open_audio`, but read, check and analyse it on the
+        task bridge's ``"open"`` lane: the window stays live and says what it is doing (issue 18, item 13:
+        at launch the window is shown first, the piece arrives after). ``then(ok)`` is called on the GUI
+        thread once it is open (or failed). A recording that needs asking (very long), a project file or a
+        score to align open as :meth:`open_audio` does. Returns the Task, or None when opened at once."""
+        path = os.fspath(path)
+        score = os.fspath(score) if score else None
+        done = then or (lambda ok: None)
+        if path.lower().endswith(".demix"):
+            ok = self.open_audio(path, score, align=align)
+            self.bench.loading_changed.emit("")
+            done(ok)
+            return None
+        name = Path(path).name
+        self.loading = True
+        self.bench.status(f"Opening {name}…")
+        self.bench.loading_changed.emit(f"reading {name}")
+        clip = not (align and self.aligner is not None)
+        scripted = self.bench.scripted
+
+        def work(task):
+            return _read_and_analyse(path, score, clip, scripted, task, self._make_project)
+
+        ended = []
+
+        def finish(ok: bool) -> None:
+            if ended:
+                return
+            ended.append(ok)
+            self.loading = False
+            self.bench.loading_changed.emit("")
+            done(ok)
+
+        def arrived(result) -> None:
+            kind = result[0]
+            if kind == "ask":  # the user decides (very long recording): the ordinary way, with its dialog
+                finish(self.open_audio(path, score, align=align))
+                return
+            if kind == "error":
+                _, title, where, reason = result
+                self.bench.status("")
+                self.bench.show_error(title, where, reason)
+                finish(False)
+                return
+            _, audio, project, messages = result
+            self.bench.set_project(project)
+            self.bench.add_recent(path, score)
+            self.bench.status(f"Opened {name}" + (f" with {Path(score).name}" if score else ""), 5000)
+            if messages:
+                self.bench.status(f"{name}: {'; '.join(messages)}", 10000)
+            if score and align:
+                self._align(score, lambda: self._drop_score(project, audio, path))
+            finish(True)
+
+        def failed(message: str, details: str) -> None:
+            self.bench.status("")
+            self.bench.show_error("Cannot open the recording", path, message, details)
+            finish(False)
+
+        return self.bench.tasks.submit(
+            "open", work, on_result=arrived, on_error=failed, name=f"open {name}",
+            on_progress=lambda text: (self.bench.status(f"{text}…"), self.bench.loading_changed.emit(text)),
+            on_done=lambda _task: finish(False),  # dropped: another file was opened meanwhile
+        )
 
     def _align(self, score: str, revert) -> None:
         """Synchronise the score just applied to the recording, in the background (gui/alignment.py):
@@ -121,35 +196,20 @@ class FileController(QObject):
     def _read_notes(self, score: str, audio, *, clip: bool = True) -> list | None:
         """The score's notes; ``clip``: cut to the recording (not when the score is to be aligned: at
         its notated tempo it may run past the end of the recording)."""
-        from demixer.io.score import clip_notes, read_score
-
         try:
-            notes = read_score(score)
+            notes, message = read_notes(score, audio, clip=clip)
         except InputError as exc:
-            self.bench.show_error("Cannot open the score", exc.path, exc.reason)
+            self.bench.show_error("Cannot use the score" if exc.reason.startswith("no notes fall") else
+                                  "Cannot open the score", exc.path, exc.reason)
             return None
-        if not clip and notes:
-            from demixer.engine.align import too_few_onsets
-
-            if not too_few_onsets(notes):  # it will be aligned; one too small to align is clipped as before
-                return notes
-        notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
-        if not notes:
-            self.bench.show_error(
-                "Cannot use the score", score, f"no notes fall within the recording's {audio.duration:.2f} s"
-            )
-            return None
-        if n_clipped or n_dropped:
-            self.bench.status(
-                f"{Path(score).name}: runs past the end of the recording: {n_dropped} notes dropped, "
-                f"{n_clipped} shortened",
-                8000,
-            )
+        if message:
+            self.bench.status(message, 8000)
         return notes
 
     def _make_project(
         self, audio, notes, score_path, stft=None, score=None, run: RunParams | None = None
     ) -> Project:
+        from demixer.engine.projects import project_from_audio
         from demixer.engine.separation import SeparationSettings
 
         base = SeparationSettings()
@@ -233,3 +293,70 @@ class FileController(QObject):
             a.triggered.connect(partial(self.open_audio, audio, score))
         self.recent_menu.addSeparator()
         self.recent_menu.addAction("Clear list", lambda: settings.set_recent_files([]))
+
+
+def read_notes(score: str, audio, *, clip: bool = True) -> tuple[list, str | None]:
+    """A score's notes for ``audio`` and a status message (notes cut at its end), any thread; raises
+    InputError (a bad score, or no note within the recording)."""
+    from demixer.io.score import clip_notes, read_score
+
+    notes = read_score(score)
+    if not clip and notes:
+        from demixer.engine.align import too_few_onsets
+
+        if not too_few_onsets(notes):  # it will be aligned; one too small to align is clipped as before
+            return notes, None
+    notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
+    if not notes:
+        raise InputError(score, f"no notes fall within the recording's {audio.duration:.2f} s")
+    message = None
+    if n_clipped or n_dropped:
+        message = (f"{Path(score).name}: runs past the end of the recording: {n_dropped} notes dropped, "
+                   f"{n_clipped} shortened")
+    return notes, message
+
+
+def _read_and_analyse(path: str, score: str | None, clip: bool, scripted: bool, task, make_project):
+    """The worker half of :meth:`FileController.open_audio_in_background` (no widget touched): ``("ask",)``
+    when a very long recording needs the user's answer, ``("error", title, where, reason)`` for a bad
+    file, else ``("ok", audio, project, messages)``."""
+    import sys
+
+    from demixer.engine.separation import SeparationSettings
+    from demixer.io import limits
+    from demixer.io.audio import read_audio
+
+    name = Path(path).name
+    task.progress(f"reading {name}")
+    stft = SeparationSettings().stft  # what _make_project analyses a new recording with
+    try:
+        info = limits.probe_audio(path)
+        if limits.estimate_memory(info.frames, info.sr, info.channels, stft) > limits.memory_limit():
+            if not scripted:
+                return ("ask",)
+            for line in limits.audio_warnings(path, stft, limits.memory_limit()):
+                print(f"demixer: warning: {line}", file=sys.stderr)
+        audio = read_audio(path)
+        limits.check_analysable(audio, stft)
+    except InputError as exc:
+        return ("error", "Cannot open the recording", exc.path, exc.reason)
+    messages = [] if audio.samples.any() else ["the recording is silent"]
+    notes = None
+    if score:
+        try:
+            notes, message = read_notes(score, audio, clip=clip)
+        except InputError as exc:
+            title = "Cannot use the score" if exc.reason.startswith("no notes fall") else "Cannot open the score"
+            return ("error", title, exc.path, exc.reason)
+        if message:
+            messages.append(message)
+    if task.cancelled:
+        return ("error", "Cannot open the recording", path, "cancelled")
+    task.progress(f"analysing {name}")
+    try:
+        project = make_project(audio, notes, score)
+    except InputError as exc:
+        return ("error", "Cannot open the file", exc.path, exc.reason)
+    except ValueError as exc:
+        return ("error", "Cannot analyse the recording", score if score and "note" in str(exc) else path, str(exc))
+    return ("ok", audio, project, messages)

@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.files = FileController(b, params_pane=self.params_pane, recent_menu=self.recent_menu)
         b.actions_changed.connect(self._update_actions)
         b.project_changed.connect(self.display.update_summary)
+        b.loading_changed.connect(self.display.show_loading)
         from demixer.gui.transport import install_audition  # transport, Listen dock, File → Export
 
         self.audition = install_audition(self)
@@ -156,7 +157,7 @@ class MainWindow(QMainWindow):
     def _build_docks(self) -> None:
         self.loss_pane = LossPane()
         self.sources_pane = SourcesPane()
-        self.params_pane = ParametersPane()
+        self.params_pane = ParametersPane(tasks=self.bench.tasks)
         self.params_pane.reanalyse_requested.connect(lambda stft, score: self.files.reanalyse(stft, score))
         self.loss_dock = self.make_dock("Loss", self.loss_pane, "loss")
         self.sources_dock = self.make_dock("Sources", self.sources_pane, "sources")
@@ -165,7 +166,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d)
         self.resizeDocks([self.loss_dock], [360], Qt.Orientation.Horizontal)
         self.resizeDocks(
-            [self.loss_dock, self.sources_dock, self.params_dock], [290, 110, 420], Qt.Orientation.Vertical
+            [self.loss_dock, self.sources_dock, self.params_dock], [210, 230, 330], Qt.Orientation.Vertical
         )
 
     def make_dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:

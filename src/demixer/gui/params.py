@@ -9,6 +9,7 @@ which starts a new project from the same recording and score.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
@@ -32,6 +33,19 @@ if TYPE_CHECKING:
     from demixer.core.stft import STFTParams
 
 __all__ = ["EvenSpinBox", "ParametersPane"]
+
+
+class _Neutral:
+    """STFT values for the widgets until the defaults are filled in (never shown as defaults)."""
+
+    n_fft, hop, sr = 4096, 1024, 22050
+
+
+def _default_settings():
+    """SeparationSettings(): what opening a file uses (imports the engine: scipy)."""
+    from demixer.engine.separation import SeparationSettings
+
+    return SeparationSettings()
 
 
 def _form_box(title: str) -> tuple[QGroupBox, QFormLayout]:
@@ -108,18 +122,19 @@ class ParametersPane(QWidget):
     run_params_changed = Signal(object)
     reanalyse_requested = Signal(object, object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, tasks=None) -> None:
         super().__init__(parent)
         self._updating = False
         # Every default below is what opening a file uses (the engine's SeparationSettings, which is also
         # what `demixer separate` uses), never a literal: the empty start-up state showed Euclidean and
-        # 2048/512 while a file opened with KL and 4096/1024 (issue 18, item 12).
-        from demixer.engine.separation import SeparationSettings  # scipy: when the dock is made
-
-        s0 = SeparationSettings()
-        self._run = run0 = RunParams(model=s0.model, n_iter=s0.n_iter, seed=s0.seed)  # as files.py makes it
-        self._score = sc0 = s0.score
-        st0 = s0.stft
+        # 2048/512 while a file opened with KL and 4096/1024 (issue 18, item 12). The widgets are made
+        # with neutral values and filled from it: at once when the engine is loaded, else (``tasks``, the
+        # window's task bridge, at launch) once it is imported off the GUI thread (issue 18, item 13: the
+        # engine's scipy need not delay the first paint). A project's values (set_values) win.
+        self._filled = False
+        self._run = run0 = RunParams()
+        self._score = sc0 = ScoreParams()
+        st0 = _Neutral
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.setSpacing(6)
@@ -195,9 +210,26 @@ class ParametersPane(QWidget):
         self.model.currentIndexChanged.connect(self._run_changed)
         self.n_iter.valueChanged.connect(self._run_changed)
         self.seed.valueChanged.connect(self._run_changed)
+        if tasks is None or "demixer.engine.separation" in sys.modules:
+            self._fill_defaults()
+        else:
+            tasks.submit("defaults", lambda _task: _default_settings(), on_result=self._fill_defaults,
+                         name="parameter defaults")
+
+    def _fill_defaults(self, s0=None) -> None:
+        """The values opening a file uses (SeparationSettings), unless a project's are shown already."""
+        if self._filled:
+            return
+        s0 = s0 if s0 is not None else _default_settings()
+        self.set_values(s0.stft, s0.score, RunParams(model=s0.model, n_iter=s0.n_iter, seed=s0.seed))
+
+    def _ensure_filled(self) -> None:
+        if not self._filled:
+            self._fill_defaults()
 
     # ------------------------------------------------------------------ values
     def set_values(self, stft: STFTParams, score: ScoreParams, run: RunParams) -> None:
+        self._filled = True
         self._updating = True
         try:
             self._run = run
@@ -221,6 +253,7 @@ class ParametersPane(QWidget):
             self._updating = False
 
     def run_params(self) -> RunParams:
+        self._ensure_filled()
         return self._run.with_(
             model=self.model.currentData(), n_iter=self.n_iter.value(), seed=self.seed.value()
         )
@@ -228,10 +261,12 @@ class ParametersPane(QWidget):
     def stft_params(self) -> STFTParams:
         from demixer.core.stft import STFTParams  # scipy: imported when needed, not at start-up
 
+        self._ensure_filled()
         n_fft = self.n_fft.value()
         return STFTParams(n_fft=n_fft, hop=max(1, min(self.hop.value(), n_fft // 2)), sr=self.sr.value())
 
     def score_params(self) -> ScoreParams:
+        self._ensure_filled()
         onsets = {0: default_onset_policy, 1: True, 2: False}[self.onsets.currentIndex()]
         return dataclasses.replace(
             self._score,

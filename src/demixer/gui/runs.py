@@ -18,8 +18,6 @@ import math
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer
 
-from demixer.engine.fit import Fit, FitState, project_settings
-from demixer.engine.models import model_info
 from demixer.gui.factors_view import MODE_V
 from demixer.gui.worker import SNAPSHOT_RATE, DisplaySnapshot, RunController
 from demixer.model.edits import ApplyRunResult
@@ -76,6 +74,9 @@ class RunManager(QObject):
         p = self.bench.project
         if p is None:
             return None
+        from demixer.engine.fit import Fit, FitState, project_settings  # with the first run (start-up time)
+        from demixer.engine.models import model_info
+
         self.abandon()
         self.cancel_waiting()
         aligner = self.bench.aligner

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 DEFAULT_AUTOSAVE_S = 180
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: the right column's default heights changed (Sources ≥ 6 rows, issue 18 item 12)
 MAX_RECENT = 8
 
 KEY_RECENT = "recent_files"

@@ -135,8 +135,13 @@ class TaskBridge(QObject):
     progressed = Signal(object, object)
     ended = Signal(object)  # task: always, after the job has ended
 
+    hold_new = False  # set while the launching window is built: its jobs start at release() (gui/app.py)
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        # jobs submitted before the window's first paint wait for release(): their imports and numpy
+        # would share the GIL with that paint (issue 18, item 13); None once released
+        self._held: list[tuple[Task, Callable[[Task], Any], bool]] | None = [] if TaskBridge.hold_new else None
         self._pools: dict[str, QThreadPool] = {}
         self._generation: dict[str, int] = {}
         self._current: dict[str, Task] = {}
@@ -175,12 +180,24 @@ class TaskBridge(QObject):
         task.on_result, task.on_error, task.on_progress = on_result, on_error, on_progress
         task.on_done = on_done
         self._current[lane] = task
+        if self._held is not None:
+            self._held.append((task, fn, dedicated))
+        else:
+            self._start(task, fn, dedicated)
+        return task
+
+    def _start(self, task: Task, fn: Callable[[Task], Any], dedicated: bool) -> None:
         if dedicated:
             task.thread = _TaskThread(task, fn)
             task.thread.start()
         else:
-            self.pool(lane).start(_Runnable(task, fn))
-        return task
+            self.pool(task.lane).start(_Runnable(task, fn))
+
+    def release(self) -> None:
+        """Start the jobs held since the bridge was made (``hold_new``); later ones start at once."""
+        held, self._held = self._held or [], None
+        for task, fn, dedicated in held:
+            self._start(task, fn, dedicated)
 
     def is_stale(self, task: Task) -> bool:
         return task.generation != self._generation.get(task.lane, 0)

@@ -25,6 +25,7 @@ fingerprint of W, H and the source assignment). Requests come from the project's
 from __future__ import annotations
 
 import math
+import sys
 import time
 from functools import partial
 from typing import Any
@@ -158,7 +159,11 @@ class AuditionController(QObject):
         self.bench = window.bench  # the shared state: project, undo, runs, view, tasks, actions
         self.project = None
         self.player = player if player is not None else Player(blocksize=1024, crossfade_ms=10.0)
-        ok, reason = playback_status() if status is None else status
+        probe_later = status is None and "sounddevice" not in sys.modules
+        if probe_later:  # PortAudio's start (~0.4 s) after the window is shown: on the "audio" lane
+            ok, reason = True, ""
+        else:
+            ok, reason = playback_status() if status is None else status
         self.available, self.reason = ok, reason
         self.stem_set: StemSet | None = None
         self.cache = StemCache(3)
@@ -191,7 +196,11 @@ class AuditionController(QObject):
         self.bench.project_changed.connect(self._on_window_project_changed)
         self.bench.run_started.connect(self._on_run_started)
         window.installEventFilter(self)
-        self.set_available(ok, reason)
+        if probe_later:
+            self.tasks.submit("audio", lambda _task: playback_status(), on_result=lambda r: self.set_available(*r),
+                              name="audio output probe")
+        else:
+            self.set_available(ok, reason)
         if self.bench.project is not None:
             self.set_project(self.bench.project)
 
@@ -217,7 +226,7 @@ class AuditionController(QObject):
         anchor = getattr(w, "sources_dock", None)
         if anchor is not None:
             w.splitDockWidget(anchor, self.dock, Qt.Orientation.Vertical)
-        w.resizeDocks([self.dock], [150], Qt.Orientation.Vertical)  # room for a few source rows
+        w.resizeDocks([self.dock], [130], Qt.Orientation.Vertical)  # with main_window._build_docks: Sources ≥ 6 rows
         view_menu = self.bench.actions.menu("view")
         if view_menu is not None:
             view_menu.addAction(self.dock.toggleViewAction())

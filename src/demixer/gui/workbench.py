@@ -117,6 +117,7 @@ class Workbench(QObject):
     run_finished = Signal(object)  # RunRecord
     run_failed = Signal(str)
     actions_changed = Signal()  # run state or project presence changed: enable/disable actions
+    loading_changed = Signal(str)  # what is being opened in the background ("reading x.flac"), "" when done
 
     def __init__(self, host: QMainWindow, *, scripted: bool = False) -> None:
         super().__init__(host)
@@ -146,6 +147,7 @@ class Workbench(QObject):
     def set_project(self, project: Project) -> None:
         """Make ``project`` the open document: the run is abandoned, every view follows the signal."""
         self.abandon_run()
+        self.tasks.invalidate("open")  # a recording still being opened in the background must not replace it
         old = self.project
         self.project = project
         self.undo.set_project(project)

@@ -20,13 +20,16 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from demixer.engine.job import Job, JobSpec, Snapshot
 from demixer.gui.display import db_top, to_db
 from demixer.gui.tasks import Task, TaskBridge
+
+if TYPE_CHECKING:  # the engine (scipy.sparse, the models) loads with the first run, not with the window
+    from demixer.engine.job import Snapshot
 
 __all__ = ["DisplaySnapshot", "RUN_LANE", "RunController", "SNAPSHOT_RATE", "limit_blas_threads"]
 
@@ -105,6 +108,8 @@ class RunController(QObject):
     ) -> None:
         super().__init__(parent)
         limit_blas_threads()
+        from demixer.engine.job import Job, JobSpec
+
         if isinstance(job, JobSpec):  # validates here, in the GUI thread: bad input fails early
             label, model, n_iter = label or job.label, model or job.model, n_iter or job.n_iter
             job = Job(job, max_rate=max_rate)

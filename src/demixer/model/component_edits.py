@@ -68,22 +68,27 @@ class MetadataEdit(Edit):
         sources: Sequence[Source],
         text: str,
         notes: Sequence[Note] | None = None,
+        score: tuple | None = None,
     ) -> None:
         """``notes``: the score notes after the edit (a renamed source renames its notes' group), or None
-        to leave them alone."""
+        to leave them alone. ``score``: ``(ScoreParams, score_alignment)`` after the edit (a pitch split
+        baked into the notes), or None to leave them alone."""
         if len(components) != project.n_components:
             raise ValueError("a metadata edit cannot change the number of components")
         keep = notes is None
         self.before = (_copy_components(project.components), _copy_sources(project.sources),
-                       None if keep else list(project.notes))
-        self.after = (_copy_components(components), _copy_sources(sources), None if keep else list(notes))
+                       None if keep else list(project.notes),
+                       None if score is None else (project.score, project.score_alignment))
+        self.after = (_copy_components(components), _copy_sources(sources), None if keep else list(notes), score)
         self.text = text
 
     def __bool__(self) -> bool:
         return self.before != self.after
 
     def _set(self, project: Project, state) -> None:
-        comps, sources, notes = state
+        comps, sources, notes, score = state
+        if score is not None:
+            project.score, project.score_alignment = score
         if notes is not None:
             project.notes = list(notes)  # a new list: caches keyed on the notes see the change
         project.components = _copy_components(comps)
@@ -254,8 +259,22 @@ def rename_source(project: Project, old: str, new: str) -> MetadataEdit:
         if c.source == old:
             _rename_for_source(comps, r, new)
             c.source = new
-    notes = [replace(n, group=new) if n.group == old else n for n in project.notes]
-    return MetadataEdit(project, comps, sources, f"rename source {old} → {new}", notes=notes)
+    notes, score = list(project.notes), None
+    sp = project.score.split_pitch
+    if sp is not None and notes:
+        # The groups come from the pitch split ("low"/"high"), not from the notes: bake the split into the
+        # notes (as a score edit does) so that the renamed group is the notes' own and stays with them
+        # through deletes, resets, tolerance changes, runs and save/load (issue 18, item 3).
+        from demixer.core.constraints import split_by_pitch
+
+        notes = split_by_pitch(notes, sp)
+        al = project.score_alignment
+        if al is not None:
+            al = al.with_(score_notes=tuple(
+                replace(n, group=new) if n.group == old else n for n in split_by_pitch(al.score_notes, sp)))
+        score = (replace(project.score, split_pitch=None), al)
+    notes = [replace(n, group=new) if n.group == old else n for n in notes]
+    return MetadataEdit(project, comps, sources, f"rename source {old} → {new}", notes=notes, score=score)
 
 
 def _default_name(c: Component, source: str) -> str:

@@ -33,7 +33,6 @@ import numpy as np
 
 from demixer.core.constraints import ComponentInfo, ScoreInit, ScoreParams
 from demixer.core.models import model_info, model_names
-from demixer.core.nmf import random_init
 from demixer.core.notes import Note, pitch_name
 from demixer.model.signals import Signal
 
@@ -178,6 +177,8 @@ def _colour_sources(names: Sequence[str]) -> list[Source]:
 def free_init(V: np.ndarray, n_components: int = 16, seed: int = 0) -> ScoreInit:
     """A default initialisation without a score: ``n_components`` free components, seeded random W, H,
     nothing forbidden, no sources (every component is in the residual)."""
+    from demixer.core.nmf import random_init  # scipy.sparse: not needed to show an empty window
+
     W0, H0 = random_init(V, int(n_components), rng=np.random.default_rng(int(seed)))
     comps = [ComponentInfo(f"free {i + 1}", None, "free", "") for i in range(int(n_components))]
     return ScoreInit(
