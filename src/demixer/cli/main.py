@@ -102,7 +102,8 @@ def _separate_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=model_names(), default=None,
                    help=f"{models_help()} (default {s.model})")
     p.add_argument("--iters", type=_positive_int, default=None,
-                   help=f"iterations over all stages (default {s.n_iter}{staged})")
+                   help=f"iterations over all stages, at most (default {s.n_iter}{staged}; a staged fit "
+                        "of sustained notes ends its activation stage after one step)")
     p.add_argument("--n-fft", type=_positive_int, default=None, help=f"FFT size (default {s.stft.n_fft})")
     p.add_argument("--hop", type=_positive_int, default=None, help=f"hop size in samples (default {s.stft.hop})")
     p.add_argument("--sr", type=_positive_int, default=None, help=f"analysis sample rate (default {s.stft.sr})")
