@@ -47,6 +47,8 @@ class JobSpec:
     label: str = ""
     #: False when nobody reads the losses (a quiet headless run): they may come out NaN, W and H are the same
     track_loss: bool = True
+    #: NMF kernel: "auto" (constraint-aware when it pays), "dense" or "sparse" (core.nmf_sparse.METHODS)
+    method: str = "auto"
 
     def __post_init__(self) -> None:
         model_info(self.model)  # ValueError naming the choices
@@ -121,7 +123,7 @@ class Job:
             return nmf_steps(
                 s.V, s.W0, s.H0, beta=info.beta, n_iter=s.n_iter,
                 update_W=s.update_W, update_H=s.update_H, allow_W=s.allow_W, allow_H=s.allow_H,
-                lock=s.lock, normalize=s.normalize, track_loss=s.track_loss,
+                lock=s.lock, normalize=s.normalize, track_loss=s.track_loss, method=s.method,
             )
         W_E0 = s.W_E0 if s.W_E0 is not None else init_encoder(np.asarray(s.W0))
         return nae_steps(
