@@ -354,3 +354,30 @@ def test_block_reader_refuses_what_it_cannot_read_again_exactly(tmp_path):
     audio = read_audio(wav)
     sf.write(wav, np.zeros((10, 1), np.float32), 22050)  # the file is shorter now
     assert block_reader(audio) is None
+
+
+def test_overlapping_quiet_decoders_in_two_threads_give_stderr_back():
+    """Each call saved and restored fd 2 on its own: a decode in a background thread that started while
+    another was going saved /dev/null and "restored" it, and the scripted window's error line was lost."""
+    import os
+    import threading
+
+    from demixer.io.audio import quiet_decoder
+
+    before = os.readlink("/proc/self/fd/2")
+    inside, leave = threading.Event(), threading.Event()
+
+    def first():
+        with quiet_decoder():
+            inside.set()
+            leave.wait(5)
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert inside.wait(5)
+    with quiet_decoder():  # the second one enters while the first holds the redirection ...
+        assert os.readlink("/proc/self/fd/2") == os.devnull
+        leave.set()  # ... and the first leaves before it
+        t.join(5)
+        assert os.readlink("/proc/self/fd/2") == os.devnull  # still quiet: one decode is going
+    assert os.readlink("/proc/self/fd/2") == before

@@ -14,6 +14,7 @@ demixer MIX --score SCORE --run --export-stems DIR
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -75,6 +76,19 @@ def run_app(args) -> int:
     return status["code"] if code == 0 else code
 
 
+def _private_stderr() -> None:
+    """Scripted runs report on stderr. File descriptor 2 is shared by every thread, and C libraries the
+    window's background jobs load (PortAudio's probe, the decoders under ``io.audio.quiet_decoder``) point
+    it at /dev/null for a while: a message printed then was lost (the scripted window exited 2 with no
+    line about 1 run in 2). Python's stderr writes to its own copy of the real descriptor instead."""
+    try:
+        sys.stderr.flush()
+        sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                               errors="backslashreplace")
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def start_window(args):
     """Show the window at once, then open what ``args`` asks for in the background (issue 18, item 13:
     the window appears before the piece is read and analysed, which arrives with progress on the task
@@ -89,6 +103,8 @@ def start_window(args):
     screenshot = getattr(args, "screenshot", None)
     export_dir = getattr(args, "export_stems", None)
     scripted = bool(screenshot or export_dir)  # errors on stderr, exit when done
+    if scripted:
+        _private_stderr()
     log_file = setup_logging()
     logging.getLogger("demixer").info("start (log %s)", log_file)
     status = {"code": EXIT_OK, "loaded": False}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -251,28 +252,43 @@ def block_reader(audio: Audio) -> BlockReader | None:
     return BlockReader(audio.path, f, audio.n_samples)
 
 
+#: quiet_decoder's state across threads: (depth, the real fd 2 saved by the first entrant)
+_QUIET_LOCK = threading.Lock()
+_QUIET: list = [0, None]
+
+
 @contextmanager
 def quiet_decoder(path: str | os.PathLike[str] | None = None):
     """Around opening and decoding a file: libsndfile and its decoders (libmpg123, libFLAC, …) print
     notes about corrupt data straight to file descriptor 2, which would add lines to the CLI's one-line
-    errors. They are sent to /dev/null for that call only (Python's own stderr is flushed first, then
-    restored); the reason is given by the error raised instead."""
+    errors. They are sent to /dev/null while any decode is going (Python's own stderr is flushed first,
+    then restored); the reason is given by the error raised instead.
+
+    File descriptor 2 is one per process, so the window's threads share one redirection: the first to
+    enter saves the real stderr, the last to leave restores it. (Each saving and restoring its own, two
+    overlapping decodes left fd 2 on /dev/null for good: the scripted window's error line was lost.)"""
+    with _QUIET_LOCK:
+        if _QUIET[0] == 0:
+            try:
+                sys.stderr.flush()
+                saved = os.dup(2)
+            except (OSError, ValueError, AttributeError):
+                saved = None
+            if saved is not None:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            _QUIET[1] = saved
+        _QUIET[0] += 1
     try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
+        with _QUIET_LOCK:
+            _QUIET[0] -= 1
+            if _QUIET[0] == 0 and _QUIET[1] is not None:
+                os.dup2(_QUIET[1], 2)
+                os.close(_QUIET[1])
+                _QUIET[1] = None
 
 
 def write_audio(
