@@ -250,12 +250,23 @@ class AlignmentController(QObject):
                 refined = scout_refine(analysis_signal(audio, ANALYSIS_SR), ANALYSIS_SR, res.warped)
             return res, refined
 
+        mine: list = []
+
+        def over() -> None:
+            """This alignment is over: not busy any more before anyone hears of its outcome (a Run that
+            waits for it starts from the ``finished`` signal and must not find it still busy)."""
+            if mine and self.task is mine[0]:
+                self.task = None
+                self.cancel_button.setVisible(False)
+
         def on_result(value) -> None:
+            over()
             if value is None:
                 return
             self._apply(p, notes, score_path, force, revert, *value)
 
         def on_error(message, details) -> None:
+            over()
             self.outcome = "error"
             self.bench.show_error("Cannot align the score", score_path, message, details)
             self.finished.emit("error")
@@ -272,6 +283,7 @@ class AlignmentController(QObject):
             on_progress=lambda v: self.bench.status(f"Aligning {name} to the recording… {int(v * 100)} %"),
             on_done=on_done, replace=True, name=f"align {name}",
         )
+        mine.append(self.task)
         return True
 
     def _apply(self, p, notes, score_path, force, revert, res, refined) -> None:
