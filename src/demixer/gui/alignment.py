@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QPen
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QGraphicsLineItem, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from demixer.gui.note_editor import NoteGhost, note_at, view_pos
+from demixer.gui.overlays import dashed_pen
 from demixer.gui.tools import ALIGN
 from demixer.model.score_edits import ScoreAlignment, ScoreEdit, add_anchor, rewarp, to_score_times
 
@@ -138,11 +139,8 @@ class AlignmentController(QObject):
             view.addAction(self.dock.toggleViewAction())
         # the drag ghost on V
         self.ghost = NoteGhost(window.v_pane, "#ffd166")
-        pen = QPen(QColor("#ffd166"))
-        pen.setCosmetic(True)
-        pen.setStyle(Qt.PenStyle.DashLine)
         self.line = QGraphicsLineItem()
-        self.line.setPen(pen)
+        self.line.setPen(dashed_pen("#ffd166"))
         self.line.setZValue(60)
         self.line.setVisible(False)
         window.v_pane.addItem(self.line, ignoreBounds=True)

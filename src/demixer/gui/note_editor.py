@@ -37,7 +37,7 @@ from PySide6.QtWidgets import QComboBox, QGraphicsPathItem, QGraphicsRectItem, Q
 
 from demixer.core.notes import Note, pitch_name, pitch_to_hz
 from demixer.core.strokes import stroke_mask
-from demixer.gui.overlays import PreviewOverlay
+from demixer.gui.overlays import PreviewOverlay, dashed_pen
 from demixer.gui.tools import NOTES, SOURCE_BRUSH
 from demixer.model.project import RESIDUAL
 from demixer.model.score_edits import MIN_NOTE_S, ScoreEdit, source_brush_edit, to_score_times
@@ -93,11 +93,7 @@ class NoteGhost:
 
     def __init__(self, pane, colour: str = "#ffffff") -> None:
         self.item = QGraphicsPathItem()
-        pen = QPen(QColor(colour))
-        pen.setCosmetic(True)
-        pen.setWidthF(2.0)
-        pen.setStyle(Qt.PenStyle.DashLine)
-        self.item.setPen(pen)
+        self.item.setPen(dashed_pen(colour, 2.0))
         self.item.setZValue(55)
         self.item.setVisible(False)
         pane.addItem(self.item, ignoreBounds=True)

@@ -45,6 +45,17 @@ HIGHLIGHT_COLOUR = "#f4f4f4"
 CONTRIBUTION_RGB = (80, 240, 255)
 
 
+def dashed_pen(colour, width: float | None = None) -> QPen:
+    """The dashed, cosmetic (screen-width) pen of the panes' transient marks: rubber bands, drag ghosts,
+    the anchor line, the brush outline. ``colour``: anything QColor takes."""
+    pen = QPen(QColor(colour))
+    pen.setCosmetic(True)
+    if width is not None:
+        pen.setWidthF(width)
+    pen.setStyle(Qt.PenStyle.DashLine)
+    return pen
+
+
 def _child_image(parent: pg.ImageItem, z: float) -> pg.ImageItem:
     item = pg.ImageItem(axisOrder="row-major")
     item.setParentItem(parent)
@@ -277,11 +288,7 @@ class SelectionRect:
     def __init__(self, pane, colour: str = "#ffffff") -> None:
         self.pane = pane
         self.item = QGraphicsRectItem()
-        pen = QPen(QColor(colour))
-        pen.setCosmetic(True)
-        pen.setWidthF(1.5)
-        pen.setStyle(Qt.PenStyle.DashLine)
-        self.item.setPen(pen)
+        self.item.setPen(dashed_pen(colour, 1.5))
         fill = QColor(colour)
         fill.setAlpha(30)
         self.item.setBrush(fill)

@@ -27,7 +27,7 @@ from PySide6.QtGui import QAction, QActionGroup, QColor, QCursor, QIcon, QKeySeq
 from PySide6.QtWidgets import QGraphicsEllipseItem, QMenu, QSpinBox, QToolBar
 
 from demixer.core.strokes import rect_mask, stroke_mask
-from demixer.gui.overlays import PreviewOverlay, SelectionRect, log_rows_to_bins
+from demixer.gui.overlays import PreviewOverlay, SelectionRect, dashed_pen, log_rows_to_bins
 from demixer.model.paint import paint_edit, time_range_edit
 
 __all__ = [
@@ -209,10 +209,7 @@ class ToolController(QObject):
                 self.previews[target] = PreviewOverlay(pane)
             self.rubber[target] = SelectionRect(pane, "#ffffff" if target == "V" else "#ff8080")
             ell = QGraphicsEllipseItem()
-            pen = QPen(QColor(255, 255, 255, 200))
-            pen.setCosmetic(True)
-            pen.setStyle(Qt.PenStyle.DashLine)
-            ell.setPen(pen)
+            ell.setPen(dashed_pen(QColor(255, 255, 255, 200)))
             ell.setZValue(1000)
             ell.setVisible(False)
             ell.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
