@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.cli import run_cli as run
 
-from demixer.cli.main import main
 from demixer.io.score import read_score
 
 
@@ -15,12 +15,6 @@ def perf(shared_data):
     if not d.is_dir():
         pytest.skip("dev-performed data not available")
     return d
-
-
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def onset_errors(aligned, truth):

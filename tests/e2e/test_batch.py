@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.cli import run_cli as run
 
 from demixer.cli.main import main
 from demixer.io.audio import read_audio, write_audio
@@ -68,13 +69,6 @@ def stems_of(folder: Path) -> dict[str, str]:
         info = sf.info(p)
         out[p.name] = hashlib.sha256(x.tobytes() + f"{sr}/{info.channels}/{info.subtype}".encode()).hexdigest()
     return out
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from support.cli import run_cli as run
 
 from demixer.cli.main import main
 from demixer.core.notes import pitch_to_hz
@@ -22,17 +23,6 @@ from demixer.io.score import clip_notes, read_score, write_score_csv
 
 CROP_S = 5.0
 ITERS = "10"
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """main(argv) → (exit code, stdout, stderr). argparse errors leave by SystemExit: take its code."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def assert_one_error_line(code: int, err: str, *mentions: str) -> str:

@@ -9,23 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from support.cli import run_cli as run
 from support.synth import chorale_notes, piano_notes, render
 
-from demixer.cli.main import main
 from demixer.io.audio import read_audio
 from demixer.io.score import read_score
 
 SR = 22050
-
-
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def one_error_line(code, err, *mentions):
