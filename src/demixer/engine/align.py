@@ -14,6 +14,7 @@ separate`` and the window's alignment run.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -107,8 +108,6 @@ SCOUT_DENSE_WORK = 1.5e6
 
 
 def _scout_method(n_frames: int, n_components: int, n_iter: int) -> str:
-    import sys
-
     small = n_frames * n_components * n_iter <= SCOUT_DENSE_WORK
     return "dense" if small and "scipy.sparse" not in sys.modules else "auto"
 

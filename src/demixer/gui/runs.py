@@ -16,7 +16,7 @@ import logging
 import math
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt
 
 from demixer.gui.factors_view import MODE_V
 from demixer.gui.worker import SNAPSHOT_RATE, DisplaySnapshot, RunController
@@ -149,8 +149,7 @@ class RunManager(QObject):
             self.run_label.setText("")
             self.bench.actions_changed.emit()
             return
-        # after the alignment task's own "done" (it still counts as busy while its result is applied)
-        QTimer.singleShot(0, lambda: self.start_run(model, n_iter, mode) if p is self.bench.project else None)
+        self.start_run(model, n_iter, mode)  # the alignment is not busy any more when it says how it ended
 
     def cancel_waiting(self) -> bool:
         """Drop a Run that waits for the alignment; True when there was one."""
