@@ -186,3 +186,40 @@ def test_dev_performed_musicxml_matches_its_midi(shared_data):
     assert {n.group for n in a} == {"Soprano", "Alto", "Tenor", "Bass"}
     key = lambda n: (round(n.onset, 3), round(n.offset, 3), n.pitch, n.group.lower())  # noqa: E731
     assert sorted(map(key, a)) == sorted(map(key, b))
+
+
+def test_a_fresh_process_reads_musicxml_without_running_music21s_unused_parts(tmp_path):
+    """music21's own unit tests and ``requests`` are imported lazily (their code never runs when only a file
+    is read), and the notes are the same as with music21 imported the ordinary way; the command-line read
+    (``read_score_once``: the import, then ``gc.freeze``) gives the same notes too."""
+    import json
+    import subprocess
+    import sys
+
+    m1 = note("C", 4) + note("E", 4) + note("G", 4, 2, tie="start", typ="half")
+    m2 = note("G", 4, tie="stop") + note("A", 4, grace=True, typ="eighth") + note("B", 4) + note("C", 5, 2, typ="half")
+    xml = f'<part id="P1">{measure(1, m1, attrs=True)}{measure(2, m2)}</part>'
+    path = write(tmp_path, "tune.musicxml", xml, part_list(("P1", "Flute")))
+    probe = """
+import importlib.util, json, sys
+mode = sys.argv[2]
+if mode == "eager":
+    import music21  # the ordinary import: every module runs
+if mode == "cli":
+    from demixer.cli.align_cmd import read_score_once as read
+else:
+    from demixer.io.score import read_score as read
+notes = [[n.onset, n.offset, n.pitch, n.group] for n in read(sys.argv[1])]
+ran = lambda m: m in sys.modules and not isinstance(sys.modules[m], importlib.util._LazyModule)
+print(json.dumps({"notes": notes, "requests": ran("requests"), "tests": ran("music21.test.test_base")}))
+"""
+    out = {}
+    for mode in ("lazy", "eager", "cli"):
+        proc = subprocess.run([sys.executable, "-c", probe, str(path), mode], capture_output=True, text=True,
+                              check=True)
+        out[mode] = json.loads(proc.stdout)
+    assert out["lazy"]["notes"] == out["eager"]["notes"] == out["cli"]["notes"]
+    assert sorted(n[2] for n in out["lazy"]["notes"]) == [60, 64, 67, 69, 71, 72]
+    assert not out["lazy"]["requests"] and not out["lazy"]["tests"]
+    assert not out["cli"]["requests"] and not out["cli"]["tests"]
+    assert out["eager"]["requests"] and out["eager"]["tests"]  # what the deferral saves

@@ -37,18 +37,16 @@ def cmd_align(argv: list[str], parser_cls, fail, cli_error) -> int:
     args = align_parser(parser_cls).parse_args(argv)
     from pathlib import Path
 
-    from threadpoolctl import threadpool_limits
-
     from demixer.engine.align import ScoreMismatch, align_score
     from demixer.io.audio import read_audio
     from demixer.io.errors import InputError
-    from demixer.io.score import read_score, write_score_csv
+    from demixer.io.score import write_score_csv
 
     out = Path(args.out) if args.out else Path(args.score).with_suffix(".aligned.csv")
     try:
         audio = read_audio(args.mix)
-        notes = read_score(args.score)
-        with threadpool_limits(limits=1, user_api="blas"):
+        notes = read_score_once(args.score)
+        with _one_blas_thread():
             result = align_score(audio, notes)
         write_score_csv(out, sorted(result.notes, key=lambda n: (n.onset, n.pitch, n.group)))
     except ScoreMismatch as exc:
@@ -65,6 +63,44 @@ def cmd_align(argv: list[str], parser_cls, fail, cli_error) -> int:
     if not args.quiet:
         print(summary(result.alignment, len(result.notes)) + f"; wrote {out}")
     return 0
+
+
+def read_score_once(path):
+    """``read_score`` for a command that reads one score and exits. A MusicXML score first imports music21
+    (~600 modules); its objects live until the process ends, so they are frozen (``gc.freeze``): the
+    collections during the parse, the alignment and at exit no longer walk them. Measured 0.1 s CPU of
+    ``demixer align``'s 1 s budget (DESIGN.md §6). Not for the window: there a frozen object that later
+    becomes garbage is never collected."""
+    import gc
+    from pathlib import Path
+
+    from demixer.io.musicxml import MUSICXML_SUFFIXES, import_music21
+    from demixer.io.score import read_score
+
+    if Path(path).suffix.lower() in MUSICXML_SUFFIXES and "music21" not in sys.modules:
+        gc.disable()  # the import makes no garbage: no collection needed while it runs
+        try:
+            import_music21()
+        except ImportError:
+            pass  # read_score says what is missing, naming the file
+        finally:
+            gc.enable()
+        gc.freeze()
+    return read_score(path)
+
+
+def _one_blas_thread():
+    """BLAS on one thread for the alignment. When OpenBLAS was told so before numpy loaded it (``main``
+    sets ``OPENBLAS_NUM_THREADS=1`` for this command unless the user set it), nothing is left to do, and
+    threadpoolctl's import and library scan (0.02–0.03 s CPU of the 1 s budget) are skipped."""
+    import contextlib
+    import os
+
+    if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ----------------------------------------------------------------------------------------- separate

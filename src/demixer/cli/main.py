@@ -220,7 +220,7 @@ def cmd_separate(argv: list[str]) -> int:
 def _separate(args) -> int:
     from dataclasses import replace
 
-    from demixer.cli.align_cmd import align_for_separate, save_aligned
+    from demixer.cli.align_cmd import align_for_separate, read_score_once, save_aligned
     from demixer.cli.noscore import draft_or_regroup
     from demixer.engine.align import ScoreMismatch
     from demixer.engine.fit import Fit, FitState
@@ -229,7 +229,7 @@ def _separate(args) -> int:
     from demixer.io.errors import InputError
     from demixer.io.export import StemSetWriter
     from demixer.io.limits import audio_warnings, check_analysable, check_fits_machine
-    from demixer.io.score import check_score_limits, clip_notes, read_score
+    from demixer.io.score import check_score_limits, clip_notes
 
     try:
         settings = _settings_from(args)
@@ -245,7 +245,7 @@ def _separate(args) -> int:
             check_fits_machine(args.mix, settings.stft, frames=frames)
         audio = read_audio(args.mix, frames=frames)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
-        notes = read_score(args.score) if args.score else None
+        notes = read_score_once(args.score) if args.score else None
         x_analysis = analysis_signal(audio, settings.stft.sr)  # made once: the sync and the fit analyse it
         if notes is not None:
             check_score_limits(notes, audio.duration, args.score)  # before the alignment's work

@@ -18,18 +18,69 @@ that advice.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import importlib.abc
+import importlib.util
 import os
+import sys
 import warnings
 from pathlib import Path
 
 from demixer.core.notes import Note
 from demixer.io.errors import InputError
 
-__all__ = ["MUSICXML_SUFFIXES", "read_musicxml"]
+__all__ = ["MUSICXML_SUFFIXES", "import_music21", "read_musicxml"]
 
 MUSICXML_SUFFIXES: tuple[str, ...] = (".musicxml", ".xml", ".mxl")
 DEFAULT_QPM = 120.0
 GRACE_QL = 0.125  # quarter lengths per grace note
+
+
+#: modules that ``import music21`` executes but reading a file never uses: music21's own unit tests (its
+#: ``__init__`` imports ``music21.test``, whose ``__init__`` imports every ``test_*`` module) and
+#: ``requests`` (imported by ``music21.converter`` for parsing URLs). Loaded lazily (stdlib
+#: ``importlib.util.LazyLoader``: the module object exists, its code runs at the first attribute access),
+#: so they cost nothing unless something uses them: 0.1–0.15 s CPU of music21's 0.35–0.5 s import
+#: (DESIGN.md §6, ``benchmarks/bench_align.py``).
+_LAZY_EXACT = ("requests",)
+_LAZY_PREFIX = "music21.test.test_"
+
+
+class _LazyFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules above with the next finder and defers running them."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in _LAZY_EXACT and not name.startswith(_LAZY_PREFIX):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is None:
+                continue
+            if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = importlib.util.LazyLoader(spec.loader)
+            return spec
+        return None
+
+
+@contextlib.contextmanager
+def _unused_parts_deferred():
+    finder = _LazyFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def import_music21():
+    """music21, imported once (raises ImportError without the ``musicxml`` extra)."""
+    if "music21" in sys.modules:
+        return sys.modules["music21"]
+    with _unused_parts_deferred():
+        import music21
+    return music21
 
 
 def _one_line(e: BaseException) -> str:
@@ -66,7 +117,7 @@ def read_musicxml(path: str | os.PathLike[str]) -> list[Note]:
     if p.is_dir():
         raise InputError(path, "is a folder, not a score file")
     try:
-        import music21
+        music21 = import_music21()
     except ImportError:  # pragma: no cover - a dependency
         raise InputError(path, "reading MusicXML needs music21: pip install 'demixer[musicxml]'") from None
     try:
