@@ -206,12 +206,16 @@ mode = sys.argv[2]
 if mode == "eager":
     import music21  # the ordinary import: every module runs
 if mode == "cli":
-    from demixer.cli.align_cmd import read_score_once as read
+    from functools import partial
+    from demixer.cli.align_cmd import read_score_once
+    read = partial(read_score_once, freeze=True)
 else:
     from demixer.io.score import read_score as read
 notes = [[n.onset, n.offset, n.pitch, n.group] for n in read(sys.argv[1])]
 ran = lambda m: m in sys.modules and not isinstance(sys.modules[m], importlib.util._LazyModule)
-print(json.dumps({"notes": notes, "requests": ran("requests"), "tests": ran("music21.test.test_base")}))
+import gc
+print(json.dumps({"notes": notes, "requests": ran("requests"), "tests": ran("music21.test.test_base"),
+                  "frozen": gc.get_freeze_count()}))
 """
     out = {}
     for mode in ("lazy", "eager", "cli"):
@@ -223,3 +227,4 @@ print(json.dumps({"notes": notes, "requests": ran("requests"), "tests": ran("mus
     assert not out["lazy"]["requests"] and not out["lazy"]["tests"]
     assert not out["cli"]["requests"] and not out["cli"]["tests"]
     assert out["eager"]["requests"] and out["eager"]["tests"]  # what the deferral saves
+    assert out["cli"]["frozen"] > 10_000 and out["lazy"]["frozen"] == 0  # only a one-shot command freezes

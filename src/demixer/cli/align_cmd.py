@@ -33,7 +33,7 @@ def summary(alignment, n_notes: int) -> str:
             f"lead-in {alignment.lead_in:.2f} s, match confidence {alignment.confidence:.2f}")
 
 
-def cmd_align(argv: list[str], parser_cls, fail, cli_error) -> int:
+def cmd_align(argv: list[str], parser_cls, fail, cli_error, *, one_shot: bool = False) -> int:
     args = align_parser(parser_cls).parse_args(argv)
     from pathlib import Path
 
@@ -45,7 +45,7 @@ def cmd_align(argv: list[str], parser_cls, fail, cli_error) -> int:
     out = Path(args.out) if args.out else Path(args.score).with_suffix(".aligned.csv")
     try:
         audio = read_audio(args.mix)
-        notes = read_score_once(args.score)
+        notes = read_score_once(args.score, freeze=one_shot)
         with _one_blas_thread():
             result = align_score(audio, notes)
         write_score_csv(out, sorted(result.notes, key=lambda n: (n.onset, n.pitch, n.group)))
@@ -65,19 +65,20 @@ def cmd_align(argv: list[str], parser_cls, fail, cli_error) -> int:
     return 0
 
 
-def read_score_once(path):
-    """``read_score`` for a command that reads one score and exits. A MusicXML score first imports music21
-    (~600 modules); its objects live until the process ends, so they are frozen (``gc.freeze``): the
-    collections during the parse, the alignment and at exit no longer walk them. Measured 0.1 s CPU of
-    ``demixer align``'s 1 s budget (DESIGN.md §6). Not for the window: there a frozen object that later
-    becomes garbage is never collected."""
+def read_score_once(path, *, freeze: bool = False):
+    """``read_score`` for a command. With ``freeze`` (the process is this one command: ``main`` called with
+    the process's own command line), a MusicXML score first imports music21 (~600 modules) and freezes
+    what exists then (``gc.freeze``): those objects live until the process ends, and the collections
+    during the parse, the alignment and at exit no longer walk them. Measured 0.1 s CPU of ``demixer
+    align``'s 1 s budget (DESIGN.md §6). Never in a long-lived process (the window, a batch worker, a
+    test run): there a frozen object that later becomes garbage would never be freed."""
     import gc
     from pathlib import Path
 
     from demixer.io.musicxml import MUSICXML_SUFFIXES, import_music21
     from demixer.io.score import read_score
 
-    if Path(path).suffix.lower() in MUSICXML_SUFFIXES and "music21" not in sys.modules:
+    if freeze and Path(path).suffix.lower() in MUSICXML_SUFFIXES and "music21" not in sys.modules:
         gc.disable()  # the import makes no garbage: no collection needed while it runs
         try:
             import_music21()

@@ -198,7 +198,7 @@ def _settings_from(args):
     return s.with_(**changes)
 
 
-def cmd_separate(argv: list[str]) -> int:
+def cmd_separate(argv: list[str], *, one_shot: bool = False) -> int:
     args = _separate_parser().parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -214,10 +214,10 @@ def cmd_separate(argv: list[str]) -> int:
             from demixer.cli.noscore import separate_hpss
 
             return run_with_report(args, separate_hpss)
-        return run_with_report(args, _separate)
+        return run_with_report(args, lambda a: _separate(a, one_shot=one_shot))
 
 
-def _separate(args) -> int:
+def _separate(args, *, one_shot: bool = False) -> int:
     from dataclasses import replace
 
     from demixer.cli.align_cmd import align_for_separate, read_score_once, save_aligned
@@ -245,7 +245,7 @@ def _separate(args) -> int:
             check_fits_machine(args.mix, settings.stft, frames=frames)
         audio = read_audio(args.mix, frames=frames)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
-        notes = read_score_once(args.score) if args.score else None
+        notes = read_score_once(args.score, freeze=one_shot) if args.score else None
         x_analysis = analysis_signal(audio, settings.stft.sr)  # made once: the sync and the fit analyse it
         if notes is not None:
             check_score_limits(notes, audio.duration, args.score)  # before the alignment's work
@@ -462,6 +462,7 @@ def cmd_gui(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    one_shot = argv is None  # the process's own command line: the process ends with this command
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] == "batch":  # imports dask, when installed: only for this command
@@ -475,12 +476,12 @@ def main(argv: list[str] | None = None) -> int:
             if cmd == "align":
                 from demixer.cli.align_cmd import cmd_align
 
-                return cmd_align(rest, _Parser, _fail, CLIError)
+                return cmd_align(rest, _Parser, _fail, CLIError, one_shot=one_shot)
             if cmd == "transcribe":
                 from demixer.cli.noscore import cmd_transcribe
 
                 return cmd_transcribe(rest)
-            return cmd_separate(rest) if cmd == "separate" else cmd_evaluate(rest)
+            return cmd_separate(rest, one_shot=one_shot) if cmd == "separate" else cmd_evaluate(rest)
         return cmd_gui(argv)
     except SystemExit as exc:  # argparse's --help / --version / usage errors: return their status
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_BAD_INPUT)
