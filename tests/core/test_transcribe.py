@@ -286,3 +286,32 @@ def test_extra_voice_costs_can_move_a_note_to_another_voice():
     assert [n.group for n in moved] == ["voice1", "voice2", "voice2"]
     with pytest.raises(ValueError):
         assign_voices(notes, 2, extra=[[0.0, 0.0]])
+
+
+def test_a_restruck_key_starts_after_its_previous_note_not_at_another_notes_attack():
+    """A repeated pitch whose activation dips only a little before the new attack (the long window
+    smears it): the snap to flux onsets may not take the new note back to another note's attack that
+    the old note still covers — on a keyboard striking a key again ends its sound (``restrike``)."""
+    from demixer.core.transcribe import track_notes
+
+    dt = HOP / SR
+    times = np.arange(int(2.0 / dt)) * dt
+    H = np.zeros((2, times.size))
+    a = np.where(times < 1.6, 1.0, 0.0)
+    dip = (times > 0.98) & (times < 1.05)
+    a[dip] = 0.55  # −5 dB for 70 ms, then back up: a re-attack of the same key at ~1.07 s
+    H[0] = a * np.exp(-0.3 * times)
+    H[1] = np.where((times >= 0.9) & (times < 1.5), 0.8, 0.0)  # another key struck at 0.9 s
+    onsets = np.array([0.0, 0.9, 1.07])
+    pitches = np.array([60, 67])
+    for restrike in (False, True):
+        notes = track_notes(H, pitches, times, TranscribeParams(restrike=restrike), onsets)
+        c4 = [n for n in notes if n.pitch == 60]
+        assert len(c4) == 2, notes
+        first, second = c4
+        if restrike:
+            assert second.onset >= first.offset - 1e-9
+            assert abs(second.onset - 1.07) <= 0.02, second
+        else:  # without it, the re-struck note starts at the other key's attack, under its own first note
+            assert second.onset < first.offset
+    assert TranscribeParams().restrike is False  # voices may sing one pitch together: off by default

@@ -62,6 +62,10 @@ class TranscribeParams:
     ``snap_before`` / ``snap_after`` s of it where its own activation rises most, and a piece of a
     note with no flux onset near its start joins the previous one of the same pitch when the gap is
     at most ``merge_gap`` s. ``ghost_db``: :func:`drop_subharmonics` (None: keep them).
+    ``restrike``: a pitch's note cannot begin before that pitch's previous note ends (its onset and
+    the flux onset it snaps to lie after that end) — true of a keyboard, where striking a key again
+    ends its sound; not of voices, two of which may sing one pitch. Without it, the snap takes a
+    repeated note's onset back to the attack of another note that the dip before it overlapped.
     """
 
     pitch_min: int = 36
@@ -83,6 +87,7 @@ class TranscribeParams:
     flux_delay: float = 0.04
     merge_gap: float = 0.3
     ghost_db: float | None = -20.0
+    restrike: bool = False
     min_duration: float = 0.1
     min_gap: float = 0.03
     onset_level: float = 0.3
@@ -248,13 +253,15 @@ def track_notes(
                   for s, e in _split_reattacks(row[a:b], params.reattack_db, min_frames)]
         if onsets is not None:
             pieces = _merge_unattacked(pieces, times, onsets, params.merge_gap, params.snap_before)
+        prev_off = -math.inf  # with ``restrike``: no onset before the previous note of this pitch ends
         for s, e in pieces:
             if e - s < min_frames:
                 continue
-            onset = _onset_time(Hs[r], s, e, times, params)
+            onset = max(_onset_time(Hs[r], s, e, times, params), prev_off)
             if onsets is not None and onsets.size:
                 # snap to the nearest detected onset before (or just after) the activation's rise
-                near = onsets[(onsets >= onset - params.snap_before) & (onsets <= onset + params.snap_after)]
+                near = onsets[(onsets >= max(onset - params.snap_before, prev_off))
+                              & (onsets <= onset + params.snap_after)]
                 if near.size:  # the candidate where this pitch's own activation rises most
                     k = max(1, int(round(0.06 / dt)))
                     f = np.clip(np.rint(near / dt).astype(int), 0, times.size - 1)
@@ -266,6 +273,8 @@ def track_notes(
             peak_db = float(row[s:e].max())
             velocity = int(np.clip(round(127 + 2.0 * peak_db), 1, 127))
             notes.append(Note(max(0.0, onset), offset, int(pitch), "", velocity))
+            if params.restrike:
+                prev_off = offset
     notes.sort(key=lambda n: (n.onset, -n.pitch))
     return notes
 
