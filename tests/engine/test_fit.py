@@ -254,9 +254,8 @@ def test_a_staged_request_says_when_it_runs_warm(piece):
     assert fit.mode == "warm" and fit.reason == "no score"
     with pytest.raises(ValueError, match="mode"):
         make(piece, mode="joint")
-    assert choose_mode(True, "nmf-kl", 0) == "staged"
-    assert choose_mode(True, "nmf-kl", 1) == "warm"
-    assert choose_mode(False, "nmf", 0) == "warm" and choose_mode(True, "nae", 0) == "warm"
+    assert choose_mode(True, "nmf-kl") == "staged"  # every Run with a score, not only the first
+    assert choose_mode(False, "nmf") == "warm" and choose_mode(True, "nae") == "warm"
 
 
 def test_a_state_that_does_not_fit_the_analysis_is_refused(piece):
@@ -267,7 +266,7 @@ def test_a_state_that_does_not_fit_the_analysis_is_refused(piece):
 
 def test_a_projects_first_run_is_the_fit_of_separate(piece):
     """What the window's Run will call (project_fit) gives the W, H of separate_audio for the same inputs;
-    after a run has been applied, the next Run refines warm."""
+    after a run has been applied, the next Run is the staged fit again (a warm refine is asked for)."""
     from demixer.engine.fit import project_fit
     from demixer.engine.projects import project_from_audio
     from demixer.engine.separation import separate_audio
@@ -281,4 +280,5 @@ def test_a_projects_first_run_is_the_fit_of_separate(piece):
     _, ref, _ = separate_audio(piece["audio"], piece["notes"], settings)
     assert np.array_equal(final.W, ref.W) and np.array_equal(final.H, ref.H)
     project.add_run(RunRecord("run 1", settings.model))
-    assert project_fit(project).mode == "warm"
+    assert project_fit(project).mode == "staged"
+    assert project_fit(project, "warm").mode == "warm"

@@ -106,10 +106,16 @@ def test_the_ui_says_which_mode_runs_and_why(window, qtbot, run_to_end):
     assert MODE_TEXT["staged"] in texts[-1]
     assert any(f.startswith("1/3 scout") for f in fmt) and any(f.startswith("2/3 templates") for f in fmt)
     assert "iteration 8/8" in window.run_label.text() or "finished" in window.run_label.text()
-    run_to_end(window, n_iter=3)  # a second Run refines
+    run_to_end(window, n_iter=8)  # a second Run is the staged fit again (a warm refine lowers the SDR)
+    assert MODE_TEXT["staged"] in texts[-1] and window.project.runs[-1].label.endswith(", staged")
+    # Run → Refine (Ctrl+Shift+R, a real key press) continues from the current state
+    with qtbot.waitSignal(window.run_finished, timeout=60_000):
+        qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.run_ctrl is None or window.run_ctrl.thread.isFinished(), timeout=60_000)
     assert MODE_TEXT["warm"] in texts[-1] and "(" not in texts[-1].split(MODE_TEXT["warm"])[1][:2]
-    window.undo.undo()
-    window.undo.undo()
+    assert not window.project.runs[-1].label.endswith(", staged") and len(window.project.runs) == 3
+    for _ in range(3):
+        window.undo.undo()
     assert window.project.runs == []
     run_to_end(window, n_iter=3, model="nae")  # a first Run that cannot be staged says why
     assert f"{MODE_TEXT['warm']} (NAE (multiplicative updates) has no staged fit)" in texts[-1]
@@ -187,8 +193,8 @@ def test_painted_zeros_are_exact_in_every_stage_and_the_result(window, qtbot, ru
     assert not p.H[painted].any() and not ctrl.result.allow_H[painted].any()
     assert p.H[r].any()  # the component still plays outside the painted span
     assert window.undo.stack.count() == 2  # the stroke, the run
-    # a second Run (warm) keeps the zeros too
-    run_to_end(window, n_iter=5)
+    # a refine (warm) keeps the zeros too
+    run_to_end(window, n_iter=5, mode="warm")
     assert not p.H[painted].any()
 
 

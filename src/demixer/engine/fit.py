@@ -11,8 +11,8 @@ Modes:
 
 * ``staged`` — the score-informed pipeline of :mod:`demixer.core.refine`: [sync →] scout and align →
   templates → activations, from the given W (the score's templates on a first Run).
-* ``warm`` — one joint fit of W and H from the given state (a second Run after edits, a project without
-  a score, a model without a staged fit, or ``settings.refine`` None).
+* ``warm`` — one joint fit of W and H from the given state (the window's Run → Refine, a project
+  without a score, a model without a staged fit, or ``settings.refine`` None).
 
 Painted constraints hold in every stage. The user's masks are compared with the masks the score makes
 for the same components: an entry the score allows and the user forbade (a *painted zero*) is forbidden
@@ -63,10 +63,12 @@ MODES = ("staged", "warm")
 AlignHook = Callable[[Analysis, list[Note]], list[Note]]
 
 
-def choose_mode(has_score: bool, model: str, runs_done: int) -> str:
-    """The mode a Run should ask for: ``staged`` for the first run of a project with a score and a model
-    that has a staged fit, else ``warm`` (refine from the current W, H)."""
-    return "staged" if has_score and model_info(model).staged and runs_done == 0 else "warm"
+def choose_mode(has_score: bool, model: str) -> str:
+    """The mode a Run asks for: ``staged`` for a project with a score and a model that has a staged fit
+    (every Run, not only the first: a warm refine after a staged fit lowers the separation — dev bwv255
+    7.77 dB staged, 6.91 after 100 more joint iterations, 7.74 after a second staged Run), else ``warm``
+    (refine from the current W, H; the window's Run → Refine asks for it)."""
+    return "staged" if has_score and model_info(model).staged else "warm"
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,12 +129,11 @@ def project_settings(project) -> SeparationSettings:
 
 def project_fit(project, mode: str | None = None, *, align: AlignHook | None = None,
                 max_rate: float | None = None) -> Fit:
-    """The Fit the window's Run makes for ``project``: ``mode`` None → :func:`choose_mode` (staged for
-    the first run of a project with a score, else warm). Read ``fit.mode`` / ``fit.reason`` to say which
-    runs."""
+    """The Fit the window's Run makes for ``project``: ``mode`` None → :func:`choose_mode` (staged for a
+    project with a score, else warm). Read ``fit.mode`` / ``fit.reason`` to say which runs."""
     settings = project_settings(project)
     if mode is None:
-        mode = choose_mode(bool(project.notes), settings.model, len(project.runs))
+        mode = choose_mode(bool(project.notes), settings.model)
     return Fit(project.analysis, project.notes or None, settings, FitState.from_project(project), mode,
                align=align, max_rate=max_rate)
 

@@ -143,12 +143,12 @@ class ParametersPane(QWidget):
         self.model = QComboBox()
         for i, m in enumerate(ALL_MODELS):  # the one model list (engine/models.py)
             self.model.addItem(m.label, m.name)
-            can = "staged fit from the score on the first Run" if m.staged else "no staged fit: every Run refines"
+            can = "staged fit from the score on every Run" if m.staged else "no staged fit: every Run refines"
             self.model.setItemData(i, f"{m.summary}; {can}", Qt.ItemDataRole.ToolTipRole)
         self.model.setCurrentIndex(max(0, self.model.findData(run0.model)))
         self.model.setToolTip(
             "NMF by multiplicative updates (Euclidean or KL), or a nonnegative autoencoder. With a score, the "
-            "first Run is the staged fit (as demixer separate); later Runs refine from the current state"
+            "Run is the staged fit (as demixer separate); Run → Refine continues from the current state"
         )
         self.n_iter = _spin(1, MAX_ITER, run0.n_iter, tip="Iterations of the next run")
         self.seed = _spin(0, 2**31 - 1, run0.seed, tip="Seed for random initialisations (recordings without a score)")

@@ -1,10 +1,10 @@
 """Runs of the open project (DESIGN.md §3, §4): start, cancel, show progress, apply the result as one
 undo step. A Run is the engine's one fit (:class:`demixer.engine.fit.Fit`, DESIGN.md §2.5c), the same
-that ``demixer separate`` runs: the first Run of a project asks for the staged fit from the score
-(scout and align → templates → activations; it runs warm when it cannot, and says why), later Runs
-refine warm from the current state. The fit runs in a :class:`~demixer.gui.worker.RunController`; the
-live factors (on the project's grid in every stage) are painted by the workbench's display from the
-newest snapshot; the status line and the progress bar show the mode and the stage.
+that ``demixer separate`` runs: every Run of a project with a score asks for the staged fit from the
+score and the user's edits (scout and align → templates → activations; it runs warm when it cannot, and
+says why); Run → Refine (Ctrl+Shift+R) refines warm from the current state. The fit runs in a
+:class:`~demixer.gui.worker.RunController`; the live factors (on the project's grid in every stage) are
+painted by the workbench's display from the newest snapshot; the status line and the progress bar show the mode and the stage.
 
 A run that is replaced (a new run, a new project) is *abandoned*: cancelled, its remaining snapshots
 dropped, its thread kept in ``retired`` until it ends. Only the current run's result is applied.
@@ -68,8 +68,9 @@ class RunManager(QObject):
         self, model: str | None = None, n_iter: int | None = None, mode: str | None = None
     ) -> RunController | None:
         """Start a Run of the project's model (or ``model``) for its iterations (or ``n_iter``). ``mode``
-        None: the first Run of a project asks for the staged fit from the score, later Runs refine warm
-        from the current W, H (``"staged"`` / ``"warm"`` force one). A run already going is cancelled and
+        None or ``"staged"``: the staged fit from the score (with the user's edits; it runs warm, saying
+        why, without a score or with a model that has none); ``"warm"``: refine from the current W, H
+        (Run → Refine). A run already going is cancelled and
         its result dropped."""
         p = self.bench.project
         if p is None:
@@ -92,7 +93,7 @@ class RunManager(QObject):
             settings = project_settings(p).with_(**changes)
             info = model_info(settings.model)
             if mode is None:
-                mode = "staged" if not p.runs else "warm"
+                mode = "staged"  # Fit falls back to warm, with the reason, when it cannot be staged
             fit = Fit(p.analysis, p.notes or None, settings, FitState.from_project(p), mode, max_rate=SNAPSHOT_RATE)
             label = p.next_run_label(info.label + (", staged" if fit.mode == "staged" else ""))
             ctrl = RunController(fit, self, tasks=self.bench.tasks, label=label, model=settings.model,
