@@ -345,10 +345,10 @@ def test_notes_beyond_the_audio_are_ignored_and_all_beyond_is_an_error(synth):
 # ----------------------------------------------------------------------------------------- settings
 def test_default_settings():
     s = SeparationSettings()
-    # defaults chosen on the dev set (benchmarks/bench_quality.py): 6144/1024 STFT, mask exponent 2 (issue 15),
+    # defaults chosen on the dev set (benchmarks/bench_quality.py): 5120/1024 STFT, mask exponent 2 (issue 15),
     # the staged fit (refine) over 100 iterations in all
     assert s.model == "nmf-kl" and s.n_iter == 100 and s.alpha == 2.0 and s.compress is None
-    assert s.stft == STFTParams(n_fft=6144, hop=1024) and s.stft.sr == 22050
+    assert s.stft == STFTParams(n_fft=5120, hop=1024) and s.stft.sr == 22050
     assert s.refine is not None
     t = s.with_(n_iter=7, model="nmf")
     assert (t.n_iter, t.model) == (7, "nmf") and (s.n_iter, s.model) == (100, "nmf-kl")
@@ -474,9 +474,9 @@ def _held(pitch: int, onset: float, offset: float, n: int) -> np.ndarray:
 
 def test_the_default_window_resolves_a_bass_partial_beside_the_tenors_fundamental():
     """Issue 15 (DESIGN §2.1): the tenor a minor ninth above the bass puts its fundamental 8–10 Hz above the
-    bass's second harmonic, inside one main lobe of a 4096-point Hann window (±10.8 Hz at 22050 Hz) but
-    resolved by the default 6144-point one (±7.2 Hz). With the default window both voices come out clearly
-    better than with 4096 (measured: 16.3 against 13.0 dB each)."""
+    bass's second harmonic, inside one main lobe of a 4096-point Hann window (±10.8 Hz at 22050 Hz) and
+    about at the edge of the default 5120-point one's (±8.6 Hz). With the default window both voices come out
+    clearly better than with 4096 (measured: 14.8 against 11.0 dB each)."""
     n = int(SR * 4.0)
     bass = [(36, 0.0, 1.0), (38, 1.0, 2.0), (40, 2.0, 3.0), (41, 3.0, 4.0)]
     tenor = [(p + 13, on, off) for p, on, off in bass]
