@@ -38,8 +38,8 @@ def t_frame(n: int) -> float:
 # harmonic_template
 
 
-def brute_force_allow(pitch, sr, n_fft, tol, n_harmonics=None):
-    """The spec, written out the slow way."""
+def brute_force_allow(pitch, sr, n_fft, tol, n_harmonics=None, lobe=2.0):
+    """The spec, written out the slow way: the relative band, or strictly inside the window's main lobe."""
     k_bins = n_fft // 2 + 1
     f0 = pitch_to_hz(pitch)
     expected = np.zeros(k_bins)
@@ -49,7 +49,7 @@ def brute_force_allow(pitch, sr, n_fft, tol, n_harmonics=None):
             f = k * sr / n_fft
             if f >= sr / 2:
                 continue
-            if abs(f - m * f0) <= tol * m * f0:
+            if abs(f - m * f0) <= tol * m * f0 or abs(k - m * f0 * n_fft / sr) < lobe:
                 expected[k] = max(expected[k], 1.0 / m)
         m += 1
     return expected
@@ -125,9 +125,34 @@ def test_low_pitch_gets_nearest_bin_for_every_harmonic():
     assert n_checked > 300
     assert tmpl[1] == np.float32(1.0)  # f0 → bin 1 (0.76 bins)
     assert np.all(tmpl[~allow] == 0.0)
-    # with tol=0 only the nearest bins remain
-    _, only_near = harmonic_template(24, k_bins, SR, n_fft, tol=0.0, n_harmonics=4)
+    # with tol=0 and no main lobe only the nearest bins remain
+    _, only_near = harmonic_template(24, k_bins, SR, n_fft, tol=0.0, n_harmonics=4, lobe_bins=0.0)
     assert np.flatnonzero(only_near).tolist() == sorted({round(mm * f0 / bin_hz) for mm in range(1, 5)})
+
+
+def test_a_low_partial_keeps_the_bins_of_the_windows_main_lobe():
+    """Issue 15 (note s15c): a partial's energy spreads over the Hann window's main lobe (±2 bins, zeros at
+    exactly ±2), so a low harmonic whose relative band is narrower than the lobe keeps every bin strictly
+    within 2 bins of its frequency; higher harmonics, whose band is wider, are unchanged."""
+    n_fft = 6144
+    k_bins = n_fft // 2 + 1
+    x = pitch_to_hz(36) * n_fft / SR  # C2, 65.4 Hz = 18.2 bins: its ±4 % band is ±0.73 bins
+    _, allow = harmonic_template(36, k_bins, SR, n_fft, tol=0.04, n_harmonics=1)
+    assert np.flatnonzero(allow).tolist() == [k for k in range(k_bins) if abs(k - x) < 2] == [17, 18, 19, 20]
+    _, narrow = harmonic_template(36, k_bins, SR, n_fft, tol=0.04, n_harmonics=1, lobe_bins=0.0)
+    assert np.flatnonzero(narrow).tolist() == [18]  # before: the band holds the nearest bin only
+    # only bins strictly inside the lobe: a partial at bin 12.25 gets 11..14, not 10 (2.25 bins away)
+    pitch = 69 + 12 * math.log2(12.25 * SR / n_fft / 440.0)
+    _, lobe = harmonic_template(pitch, k_bins, SR, n_fft, tol=0.0, n_harmonics=1)
+    assert np.flatnonzero(lobe).tolist() == [11, 12, 13, 14]
+    # a harmonic with a band wider than the lobe is the band alone
+    for m in (10, 20):
+        _, band = harmonic_template(36, k_bins, SR, n_fft, tol=0.04, n_harmonics=m)
+        _, plain = harmonic_template(36, k_bins, SR, n_fft, tol=0.04, n_harmonics=m, lobe_bins=0.0)
+        lo = int(np.ceil((m - 0.5) * x))
+        assert np.array_equal(band[lo:], plain[lo:])
+    with pytest.raises(ValueError, match="lobe_bins"):
+        harmonic_template(36, k_bins, SR, n_fft, lobe_bins=-1.0)
 
 
 def test_no_bins_at_or_above_nyquist():

@@ -1091,11 +1091,13 @@ def test_issue14_12_beyond_the_machine_memory_refused_before_the_work_with_the_o
 ):
     """Was: it only warned, then died after minutes with a numpy MemoryError traceback and an empty
     folder. The estimate is checked against the machine's memory before anything is decoded."""
+    from demixer.engine.separation import SeparationSettings
     from demixer.io.limits import estimate_memory
 
+    stft = SeparationSettings().stft  # the STFT `separate` analyses with
     long = tone(tmp_path / "long.wav", seconds=20.0)
-    one_s = estimate_memory(SR, SR, 1, None)
-    monkeypatch.setenv("DEMIXER_MACHINE_MEMORY", str(int(estimate_memory(10 * SR, SR, 1, None) * 1.05)))
+    one_s = estimate_memory(SR, SR, 1, stft)
+    monkeypatch.setenv("DEMIXER_MACHINE_MEMORY", str(int(estimate_memory(10 * SR, SR, 1, stft) * 1.05)))
     out = tmp_path / "out"
     code, lines, _ = _separate([long, "--score", good["score"], "--out", out, "--iters", "2"], capsys)
     assert code == 2 and len(lines) == 1, lines

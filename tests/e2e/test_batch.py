@@ -317,7 +317,10 @@ def test_report_json_of_separate(tmp_path, capsys):
         assert r["timings"][stage]["wall_s"] >= 0, stage
     assert r["timings"]["fit"]["calls"] == 1 and r["timings"]["stems"]["calls"] == 1
     # 2 scout + 4 template iterations + 1 of H: no group is struck, so the activation stage is one step
-    assert r["loss"]["iterations"] == r["loss"]["n_iter"] == 7 and r["loss"]["final"] < r["loss"]["initial"]
+    # the curve's ends are on two grids (the scout's V first, the analysis's V last): not comparable, so no
+    # "final < initial" here (it held at 4096 / 1024 by coincidence of the two V's scales)
+    assert r["loss"]["iterations"] == r["loss"]["n_iter"] == 7
+    assert 0 < r["loss"]["initial"] < float("inf") and 0 < r["loss"]["final"] < float("inf")
     assert r["groups"] == {"low": "low.wav", "high": "high.wav"}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["high.wav", "low.wav", "stems.json"]
     assert len(r["warnings"]) == 1 and "no groups" in r["warnings"][0]

@@ -15,6 +15,7 @@ from scipy.signal import resample_poly
 
 from demixer.core.constraints import ScoreParams
 from demixer.core.notes import Note, pitch_to_hz
+from demixer.core.refine import split_iterations
 from demixer.core.stft import STFTParams, n_frames_for
 from demixer.engine.separation import (
     RESIDUAL,
@@ -158,10 +159,15 @@ def test_analysis_at_the_files_own_rate(synth):
 @pytest.mark.parametrize("model", ["nmf", "nmf-kl", "nae", "nae-pgd"])
 def test_every_model_separates_and_sums(model, synth):
     audio = Audio(synth["mix"], SR)
-    out, final, _ = separate_audio(audio, synth["notes"], SeparationSettings(model=model, n_iter=10))
+    settings = SeparationSettings(model=model, n_iter=10)
+    out, final, _ = separate_audio(audio, synth["notes"], settings)
     assert_stems_like(out, audio)
     assert_sum_is_mixture(out, synth["mix"])
-    assert len(final.losses) == 10 and final.losses[-1] < final.losses[0]
+    # the loss falls on each grid: the staged fit's scout fits its own (finer) V, the later stages the analysis's
+    n_scout = split_iterations(10, settings.refine)[0] if final.stage != "joint" else 0
+    assert len(final.losses) == 10 and final.losses[-1] < final.losses[n_scout]
+    if n_scout > 1:
+        assert final.losses[n_scout - 1] < final.losses[0]
 
 
 @pytest.mark.parametrize(
@@ -339,10 +345,10 @@ def test_notes_beyond_the_audio_are_ignored_and_all_beyond_is_an_error(synth):
 # ----------------------------------------------------------------------------------------- settings
 def test_default_settings():
     s = SeparationSettings()
-    # defaults chosen on the dev set (benchmarks/bench_quality.py): 4096/1024 STFT, mask exponent 2 (issue 15),
+    # defaults chosen on the dev set (benchmarks/bench_quality.py): 5120/1024 STFT, mask exponent 2 (issue 15),
     # the staged fit (refine) over 100 iterations in all
     assert s.model == "nmf-kl" and s.n_iter == 100 and s.alpha == 2.0 and s.compress is None
-    assert s.stft == STFTParams(n_fft=4096, hop=1024) and s.stft.sr == 22050
+    assert s.stft == STFTParams(n_fft=5120, hop=1024) and s.stft.sr == 22050
     assert s.refine is not None
     t = s.with_(n_iter=7, model="nmf")
     assert (t.n_iter, t.model) == (7, "nmf") and (s.n_iter, s.model) == (100, "nmf-kl")
@@ -456,3 +462,33 @@ def test_analyse_reuses_a_given_analysis_signal():
     assert given.signal is not None and given.signal.shape == x.shape
     np.testing.assert_array_equal(given.V, own.V)
     assert given.duration == own.duration
+
+
+def _held(pitch: int, onset: float, offset: float, n: int) -> np.ndarray:
+    """A held harmonic tone (10 partials, amplitude 1/m, 30 ms ramps) between onset and offset."""
+    t = np.arange(n) / SR
+    f0 = pitch_to_hz(pitch)
+    env = np.clip(np.minimum((t - onset) / 0.03, (offset - t) / 0.03), 0.0, 1.0)
+    return env * sum((0.3 / m) * np.sin(2 * np.pi * m * f0 * t + m) for m in range(1, 11))
+
+
+def test_the_default_window_resolves_a_bass_partial_beside_the_tenors_fundamental():
+    """Issue 15 (DESIGN §2.1): the tenor a minor ninth above the bass puts its fundamental 8–10 Hz above the
+    bass's second harmonic, inside one main lobe of a 4096-point Hann window (±10.8 Hz at 22050 Hz) and
+    about at the edge of the default 5120-point one's (±8.6 Hz). With the default window both voices come out
+    clearly better than with 4096 (measured: 14.8 against 11.0 dB each)."""
+    n = int(SR * 4.0)
+    bass = [(36, 0.0, 1.0), (38, 1.0, 2.0), (40, 2.0, 3.0), (41, 3.0, 4.0)]
+    tenor = [(p + 13, on, off) for p, on, off in bass]
+    refs = {"bass": sum(_held(*x, n) for x in bass), "tenor": sum(_held(*x, n) for x in tenor)}
+    notes = [Note(on, off, p, g) for g, v in (("bass", bass), ("tenor", tenor)) for p, on, off in v]
+    mix = Audio((refs["bass"] + refs["tenor"]).astype(np.float32)[None, :], SR)
+
+    def sdr(settings: SeparationSettings) -> dict[str, float]:
+        out, _, _ = separate_audio(mix, notes, settings)
+        return {g: float(10 * np.log10(np.sum(r**2) / np.sum((r - out[g][0]) ** 2))) for g, r in refs.items()}
+
+    default = sdr(SeparationSettings())
+    short = sdr(SeparationSettings().with_(stft=STFTParams(n_fft=4096, hop=1024)))
+    for g in refs:
+        assert default[g] > short[g] + 2.0, (g, default, short)

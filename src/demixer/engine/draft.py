@@ -50,7 +50,7 @@ DRAFT_VOICES = VoiceParams(overlap=0.2, busy=6.0)
 @dataclass(frozen=True)
 class DraftSettings:
     """How a draft is made. The analysis grid is finer in time than the separation's (hop 256 at
-    22050 Hz: 11.6 ms) for onsets, with the separation's 4096-point window for low pitches.
+    22050 Hz: 11.6 ms) for onsets, with a 4096-point window for low pitches (the separation now uses 5120).
     ``voices``: :data:`DRAFT_VOICES` (tolerant of late drafted offsets).
     ``hands_polyphony``: pitches kept per frame for a keyboard (measured on the dev set and synthetic
     chords: more admits more harmonics than chord notes). ``hands_hysteresis_db``: a keyboard's note,

@@ -55,9 +55,16 @@ RESIDUAL = "residual"
 class SeparationSettings:
     """Everything that decides a separation. Defaults are what ``demixer separate`` uses.
 
-    Defaults measured on the dev set (benchmarks/bench_quality.py): a 4096-point window with hop 1024
-    (186 ms / 46 ms at 22050 Hz) resolves the harmonics of the lower voices better than 2048 while the
-    staged fit aligns notes on its own finer scout grid; ``n_iter`` is the total over the stages of
+    Defaults measured on the dev set (benchmarks/bench_quality.py): a 5120-point window with hop 1024
+    (232 ms / 46 ms at 22050 Hz). Longer windows resolve the partials of the lower voices (a bass's even
+    harmonics beside the tenor's): the ideal-mask ceiling of the chorales rises from 10.05 dB at 4096 to
+    10.62 at 8192, and the fitted chorales gain steadily with the window on the dev, unseen and performed
+    sets, while struck notes want a shorter window (the unseen piano loses from 6144 on). With the
+    main-lobe pitch bands (:func:`~demixer.core.constraints.harmonic_template`) 5120–7168 is a plateau of
+    the all-sources mean; 5120 is its cheapest point and the one where no category loses on any set
+    against 4096 (dev 9.62 → 9.71, unseen 11.91 → 11.95 dB: DESIGN §2.1, issue 15's note s15c); hop 512
+    gained ≤ 0.05 dB for twice the frames. The staged fit
+    aligns notes on its own finer scout grid; ``n_iter`` is the total over the stages of
     ``refine`` (25 % scout, 50 % templates, 25 % activations, in which the templates of struck groups are
     refitted; without a struck group the activation stage is one iteration: :class:`RefineParams`); mask exponent 2
     (Wiener-like: the models' magnitudes squared as power estimates), which beat 1.5 on the dev set and on unseen pieces
@@ -65,7 +72,7 @@ class SeparationSettings:
     piano; 2.5 and 3 lose on chorales).
     """
 
-    stft: STFTParams = field(default_factory=lambda: STFTParams(n_fft=4096, hop=1024))
+    stft: STFTParams = field(default_factory=lambda: STFTParams(n_fft=5120, hop=1024))
     model: str = "nmf-kl"
     n_iter: int = 100
     score: ScoreParams = field(default_factory=ScoreParams)
