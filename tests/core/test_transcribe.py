@@ -315,3 +315,20 @@ def test_a_restruck_key_starts_after_its_previous_note_not_at_another_notes_atta
         else:  # without it, the re-struck note starts at the other key's attack, under its own first note
             assert second.onset < first.offset
     assert TranscribeParams().restrike is False  # voices may sing one pitch together: off by default
+
+
+def test_the_pitch_dictionary_keeps_neighbouring_low_pitches_apart():
+    """The transcription's dictionary uses the narrow bands (no main-lobe widening): E2 and F2, whose
+    fundamentals lie one bin apart at 4096 / 22050 Hz, share no bin of their fundamentals there, while the
+    separation's templates (``lobe_bins`` 2) do."""
+    from demixer.core.constraints import harmonic_template
+    from demixer.core.transcribe import pitch_dictionary
+
+    n_fft, sr = 4096, 22050
+    n_bins = n_fft // 2 + 1
+    _, allow = pitch_dictionary([40, 41], n_bins, sr, n_fft)
+    low = slice(0, 20)  # the fundamentals (82 / 87 Hz: bins 15 / 16); the 2nd harmonics start at bin 30
+    assert not (allow[low, 0] & allow[low, 1]).any()
+    _, a40 = harmonic_template(40, n_bins, sr, n_fft)
+    _, a41 = harmonic_template(41, n_bins, sr, n_fft)
+    assert (a40[low] & a41[low]).any()

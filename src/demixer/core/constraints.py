@@ -441,8 +441,13 @@ def build_score_constraints(
     hop: int,
     params: ScoreParams | None = None,
     dtype: object = np.float32,
+    lobe_bins: float = 2.0,
 ) -> ScoreInit:
     """Score-informed initialisation (Ewert & Müller 2012; DESIGN.md §2.3).
+
+    ``lobe_bins``: :func:`harmonic_template`'s main-lobe bins — 2 for a separation (the bands hold the
+    energy of a low partial); 0 for a dictionary that must tell neighbouring low pitches apart, whose
+    partials lie less than a lobe apart (the transcription's: ``core.transcribe.pitch_dictionary``).
 
     Pitch components: one per distinct (group, pitch) when ``params.per_group``, else one per pitch
     (whose source is its notes' group when they all share one, else ""). Template from
@@ -526,7 +531,8 @@ def build_score_constraints(
 
     for source, pitch, key_notes in entries:
         tmpl, allow = harmonic_template(
-            pitch, n_bins, sr, n_fft, tol=params.tol_pitch, n_harmonics=params.n_harmonics, dtype=dt
+            pitch, n_bins, sr, n_fft, tol=params.tol_pitch, n_harmonics=params.n_harmonics, dtype=dt,
+            lobe_bins=lobe_bins,
         )
         iv = np.array([(n.onset, n.offset) for n in key_notes], dtype=np.float64)
         region = _regions(iv, n_frames, sr, hop, params.tol_note_pre, params.tol_note_post)

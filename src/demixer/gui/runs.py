@@ -4,7 +4,8 @@ that ``demixer separate`` runs: every Run of a project with a score asks for the
 score and the user's edits (scout and align → templates → activations; it runs warm when it cannot, and
 says why); Run → Refine (Ctrl+Shift+R) refines warm from the current state. The fit runs in a
 :class:`~demixer.gui.worker.RunController`; the live factors (on the project's grid in every stage) are
-painted by the workbench's display from the newest snapshot; the status line and the progress bar show the mode and the stage.
+painted by the workbench's display from the newest snapshot; the status line and the progress bar show
+the mode and the stage.
 
 A run that is replaced (a new run, a new project) is *abandoned*: cancelled, its remaining snapshots
 dropped, its thread kept in ``retired`` until it ends. Only the current run's result is applied.
