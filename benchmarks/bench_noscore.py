@@ -88,7 +88,7 @@ def run_piece(name: str, mix: np.ndarray, stems: dict[str, np.ndarray], truth, s
     """Draft → separate; and (when ``score`` is given) separate with it."""
     from threadpoolctl import threadpool_limits
 
-    from demixer.engine.draft import draft_score
+    from demixer.engine.draft import draft_score, separation_notes
     from demixer.engine.separation import separate_audio
     from demixer.io.audio import Audio
 
@@ -100,7 +100,7 @@ def run_piece(name: str, mix: np.ndarray, stems: dict[str, np.ndarray], truth, s
         draft = draft_score(audio, hands=piano, voices=None if piano else 4)
         row["cpu_draft"] = time.process_time() - t0
         t0 = time.process_time()
-        out, _, _ = separate_audio(audio, draft.for_separation())
+        out, _, _ = separate_audio(audio, separation_notes(draft, audio))
         row["cpu_sep"] = time.process_time() - t0
         row["sdr_draft"] = float(np.mean(list(sdr(stems, out).values())))
         if score is not None:

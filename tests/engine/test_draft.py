@@ -83,3 +83,53 @@ def test_support_notes_go_to_the_separation_not_into_the_drafted_score():
     both = filled.for_separation()
     assert len(both) == len(filled.notes) + len(filled.support)
     assert [n.onset for n in both] == sorted(n.onset for n in both)
+
+
+def _comb(pitch: int, hollow: bool, K: int = 1025, sr: float = SR, n_fft: int = 2048) -> np.ndarray:
+    """The first ten harmonics of ``pitch`` falling 3 dB per harmonic; ``hollow``: the even ones 15 dB
+    lower (a clarinet-like timbre)."""
+    col = np.full(K, 1e-6)
+    f0 = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+    for h in range(1, 11):
+        col[int(round(f0 * h * n_fft / sr))] = 10.0 ** ((-3.0 * (h - 1) - (15.0 if hollow and h % 2 == 0 else 0)) / 20)
+    return col
+
+
+def test_a_note_whose_timbre_is_a_neighbouring_voices_gets_that_voice_as_second_candidate():
+    from demixer.core.constraints import ComponentInfo
+    from demixer.engine.draft import timbre_candidates
+
+    names = ["voice1", "voice2", "voice3"]
+    hollow = {"voice1": False, "voice2": True, "voice3": False}  # voice2 hollow; voices 1 and 3 full
+    comps, cols = [], []
+    for g in names:
+        for p in (55, 60, 64):
+            comps.append(ComponentInfo(f"{g} {p}", p, "pitch", g))
+            cols.append(_comb(p, hollow[g]))
+    W = np.stack(cols, 1)
+    H = np.ones((W.shape[1], 40))
+    V = np.concatenate([np.tile(_comb(62, False)[:, None], (1, 20)),  # a full note 0–0.46 s
+                        np.tile(_comb(62, True)[:, None], (1, 20))], 1)  # a hollow one after it
+    t = 20 * 512 / SR
+    full_in_hollow = Note(0.0, t, 62, "voice2")
+    hollow_in_hollow = Note(t, 2 * t, 62, "voice2")
+    hollow_in_full = Note(t, 2 * t, 62, "voice1")
+    full_in_full = Note(0.0, t, 62, "voice3")
+    got = timbre_candidates([full_in_hollow, hollow_in_hollow, hollow_in_full, full_in_full], names, V, SR,
+                            2048, 512, W, H, comps)
+    # the full note in the hollow voice: a full neighbour (the one above, the first on a tie); the notes
+    # in the voice that matches them: none; the hollow note in a full voice: the hollow voice
+    assert [(n.onset, n.group) for n in got] == [(0.0, "voice1"), (t, "voice2")]
+
+
+def test_hands_drafts_are_separated_as_drafted():
+    from demixer.engine.draft import separation_notes
+    from demixer.io.audio import Audio
+
+    truth = _piano_line()
+    stems = render(truth, SR, max(n.offset for n in truth) + 0.5, {},
+                   dict(decay_db_s=-20.0, attack=0.003, inharm=0.0004, n_harm=15))
+    x = sum(stems.values())
+    draft = draft_from_signal(x, SR, hands=True)
+    audio = Audio(np.asarray(x, dtype=np.float32)[None, :], SR)
+    assert separation_notes(draft, audio) == draft.for_separation()

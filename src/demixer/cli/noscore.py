@@ -85,9 +85,10 @@ def cmd_transcribe(argv: list[str]) -> int:
     return 0
 
 
-def draft_or_regroup(args, audio, notes):
+def draft_or_regroup(args, audio, notes, settings=None):
     """For ``separate``: with no score, a drafted one (announced in one line on stderr); with a score
-    and ``--voices``/``--hands``, the score's notes regrouped that way. Raises ValueError / InputError."""
+    and ``--voices``/``--hands``, the score's notes regrouped that way. Raises ValueError / InputError.
+    Drafted voices get second candidates by timbre from a first separation with ``settings``."""
     from demixer.io.errors import InputError
 
     if notes is None:
@@ -95,7 +96,9 @@ def draft_or_regroup(args, audio, notes):
         if not draft.notes:
             raise InputError(args.mix, "no notes found to draft a score from (is the recording silent?)")
         print(f"demixer: no --score given: {draft.summary()}", file=sys.stderr)
-        return draft.for_separation()
+        from demixer.engine.draft import separation_notes
+
+        return separation_notes(draft, audio, settings)
     if args.voices:
         from demixer.core.voices import assign_voices
 

@@ -210,3 +210,95 @@ def draft_score(
     draft.support = [n for n in draft.support if n.onset < end]
     draft.support = [n if n.offset <= end else dataclasses.replace(n, offset=end) for n in draft.support]
     return draft
+
+
+#: harmonics compared by :func:`timbre_candidates`
+TIMBRE_HARMONICS = 10
+
+
+def _harmonic_profile(col: np.ndarray, pitch: int, sr: float, n_fft: int) -> np.ndarray:
+    """The amplitudes of ``col`` (K,) at the first harmonics of MIDI ``pitch`` (peak of ±1 bin; 0 above K)."""
+    f0 = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+    k = np.round(f0 * np.arange(1, TIMBRE_HARMONICS + 1) * n_fft / sr).astype(int)
+    k = k[(k >= 1) & (k < col.shape[0] - 1)]
+    out = np.zeros(TIMBRE_HARMONICS)
+    out[: len(k)] = np.maximum(np.maximum(col[k], col[k - 1]), col[k + 1])
+    return out
+
+
+def _profile_match(obs: np.ndarray, tmpl: np.ndarray) -> float:
+    """Correlation of the log amplitudes over the harmonics both have (−1 with fewer than three)."""
+    m = (obs > 0) & (tmpl > 0)
+    if m.sum() < 3:
+        return -1.0
+    a = np.log(obs[m])
+    b = np.log(tmpl[m])
+    a -= a.mean()
+    b -= b.mean()
+    d = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / d if d > 0 else -1.0
+
+
+def timbre_candidates(notes: list[Note], names: list[str], V: np.ndarray, sr: float, n_fft: int, hop: int,
+                      W: np.ndarray, H: np.ndarray, components, margin: float = 0.1) -> list[Note]:
+    """Second voices for drafted notes, chosen by the voices' fitted timbres (DESIGN.md §2.7).
+
+    Each voice's *envelope* is the energy-weighted mean of its fitted pitch templates (columns of ``W``)
+    in harmonic-number space. A note's observed profile is the median over its span of V at its
+    harmonics. When a neighbouring voice's envelope matches the profile better than the note's own
+    voice by more than ``margin`` (log-amplitude correlation), the note is returned in that voice too:
+    the second separation gets both candidates and decides by timbre."""
+    env: dict[str, np.ndarray] = {}
+    for g in names:
+        acc = np.zeros(TIMBRE_HARMONICS)
+        total = 0.0
+        for r, c in enumerate(components):
+            if c.source != g or c.kind != "pitch" or c.pitch is None:
+                continue
+            prof = _harmonic_profile(W[:, r], c.pitch, sr, n_fft)
+            e = float(H[r].sum() * W[:, r].sum())
+            if prof.sum() > 0 and e > 0:
+                acc += e * prof / prof.sum()
+                total += e
+        if total > 0:
+            env[g] = acc / total
+    extra = []
+    n_frames = V.shape[1]
+    for n in notes:
+        if n.group not in names or n.group not in env:
+            continue
+        f0 = int(n.onset * sr / hop)
+        f1 = min(n_frames, max(f0 + 1, int(n.offset * sr / hop)))
+        if f0 >= n_frames:
+            continue
+        obs = np.median(np.stack([_harmonic_profile(V[:, f], n.pitch, sr, n_fft) for f in range(f0, f1)]), 0)
+        v = names.index(n.group)
+        own = _profile_match(obs, env[n.group])
+        best, best_score = None, own + margin
+        for u in (v - 1, v + 1):
+            if 0 <= u < len(names) and names[u] in env:
+                s = _profile_match(obs, env[names[u]])
+                if s > best_score:
+                    best, best_score = names[u], s
+        if best is not None:
+            extra.append(dataclasses.replace(n, group=best))
+    return extra
+
+
+def separation_notes(draft: Draft, audio: Audio, settings=None) -> list[Note]:
+    """What ``separate`` without a score separates: the draft's notes and support notes and, for two or
+    more voices, each note's second voice by timbre (:func:`timbre_candidates`) after a first
+    separation with the draft alone (its fitted templates)."""
+    notes = draft.for_separation()
+    if draft.mode != "voices" or not draft.n_voices or draft.n_voices < 2 or not draft.notes:
+        return notes
+    from demixer.engine.separation import SeparationSettings, analyse, fit, initialise
+
+    settings = settings or SeparationSettings()
+    an = analyse(audio, settings.stft, settings.compress)  # the first pass, as separate_audio does
+    init = initialise(notes, an, settings.score)
+    final = fit(an, init, settings)
+    p = an.params
+    extra = timbre_candidates(draft.notes, voice_names(draft.n_voices), an.V, p.sr, p.n_fft, p.hop,
+                              final.W, final.H, init.components)
+    return sorted(notes + extra, key=lambda n: (n.onset, -n.pitch))
