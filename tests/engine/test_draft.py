@@ -21,11 +21,16 @@ def _piano_line():
     return truth
 
 
-def test_keyboard_notes_are_held_until_their_decay_not_cut_at_six_db():
-    truth = _piano_line()
+def _piano_mix(truth):
+    """The piano line rendered as struck, slightly inharmonic notes, mixed."""
     stems = render(truth, SR, max(n.offset for n in truth) + 0.5, {},
                    dict(decay_db_s=-20.0, attack=0.003, inharm=0.0004, n_harm=15))
-    x = sum(stems.values())
+    return sum(stems.values())
+
+
+def test_keyboard_notes_are_held_until_their_decay_not_cut_at_six_db():
+    truth = _piano_line()
+    x = _piano_mix(truth)
     wide = draft_from_signal(x, SR, hands=True)
     narrow = draft_from_signal(x, SR, hands=True, settings=DraftSettings(hands_hysteresis_db=6.0))
 
@@ -126,10 +131,7 @@ def test_hands_drafts_are_separated_as_drafted():
     from demixer.engine.draft import separation_notes
     from demixer.io.audio import Audio
 
-    truth = _piano_line()
-    stems = render(truth, SR, max(n.offset for n in truth) + 0.5, {},
-                   dict(decay_db_s=-20.0, attack=0.003, inharm=0.0004, n_harm=15))
-    x = sum(stems.values())
+    x = _piano_mix(_piano_line())
     draft = draft_from_signal(x, SR, hands=True)
     audio = Audio(np.asarray(x, dtype=np.float32)[None, :], SR)
     assert separation_notes(draft, audio) == draft.for_separation()

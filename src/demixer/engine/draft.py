@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from demixer.core.notes import Note
+from demixer.core.notes import Note, pitch_to_hz
 from demixer.core.refine import decay_stats, is_decaying
 from demixer.core.stft import STFTParams, magnitude, stft
 from demixer.core.transcribe import (
@@ -218,7 +218,7 @@ TIMBRE_HARMONICS = 10
 
 def _harmonic_profile(col: np.ndarray, pitch: int, sr: float, n_fft: int) -> np.ndarray:
     """The amplitudes of ``col`` (K,) at the first harmonics of MIDI ``pitch`` (peak of ±1 bin; 0 above K)."""
-    f0 = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+    f0 = pitch_to_hz(pitch)
     k = np.round(f0 * np.arange(1, TIMBRE_HARMONICS + 1) * n_fft / sr).astype(int)
     k = k[(k >= 1) & (k < col.shape[0] - 1)]
     out = np.zeros(TIMBRE_HARMONICS)
