@@ -122,7 +122,6 @@ def _check_signal(x) -> np.ndarray:
     return x
 
 
-
 def rfft(frames: np.ndarray, chunk: int = 256) -> np.ndarray:
     """Real FFT along the last axis; complex64 for float32 frames.
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from demixer.core.notes import Note
-from demixer.core.stft import n_frames_for, rfft
+from demixer.core.stft import _window, n_frames_for, rfft
 
 __all__ = [
     "SyncParams",
@@ -209,7 +209,7 @@ def _band_energies(x: np.ndarray, n_fft: int, hop: int, M: np.ndarray, block: in
     padded = np.zeros(total, dtype=np.float32)
     padded[half: half + x.size] = x
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
-    win = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    win = _window("hann", n_fft, np.float32)
     out = np.empty((M.shape[0], n_frames))
     for i in range(0, n_frames, block):
         spec = rfft(frames[i: i + block] * win)

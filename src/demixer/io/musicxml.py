@@ -76,10 +76,11 @@ def _unused_parts_deferred():
 
 def import_music21():
     """music21, imported once (raises ImportError without the ``musicxml`` extra)."""
-    if "music21" in sys.modules:
-        return sys.modules["music21"]
-    with _unused_parts_deferred():
-        import music21
+    if "music21" not in sys.modules:
+        with _unused_parts_deferred():
+            import music21  # noqa: F401
+    import music21  # waits for an import another thread has under way
+
     return music21
 
 
