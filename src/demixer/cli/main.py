@@ -250,7 +250,7 @@ def _separate(args, *, one_shot: bool = False) -> int:
         if notes is not None:
             check_score_limits(notes, audio.duration, args.score)  # before the alignment's work
             notes = align_for_separate(args, audio, notes, settings, _warn, x_analysis)
-        notes = draft_or_regroup(args, audio, notes, settings)
+        notes = draft_or_regroup(args, audio, notes, settings, x_analysis)
         notes, n_clipped, n_dropped = clip_notes(notes, audio.duration)
         if not notes:
             raise InputError(args.score or args.mix, f"no notes fall within the audio's {audio.duration:.2f} s")

@@ -85,10 +85,11 @@ def cmd_transcribe(argv: list[str]) -> int:
     return 0
 
 
-def draft_or_regroup(args, audio, notes, settings=None):
+def draft_or_regroup(args, audio, notes, settings=None, signal=None):
     """For ``separate``: with no score, a drafted one (announced in one line on stderr); with a score
     and ``--voices``/``--hands``, the score's notes regrouped that way. Raises ValueError / InputError.
-    Drafted voices get second candidates by timbre from a first separation with ``settings``."""
+    Drafted voices get second candidates by timbre from a first separation with ``settings`` (of the
+    analysis ``signal`` when the caller has it: not resampled twice)."""
     from demixer.io.errors import InputError
 
     if notes is None:
@@ -98,7 +99,7 @@ def draft_or_regroup(args, audio, notes, settings=None):
         print(f"demixer: no --score given: {draft.summary()}", file=sys.stderr)
         from demixer.engine.draft import separation_notes
 
-        return separation_notes(draft, audio, settings)
+        return separation_notes(draft, audio, settings, signal)
     if args.voices:
         from demixer.core.voices import assign_voices
 

@@ -285,17 +285,18 @@ def timbre_candidates(notes: list[Note], names: list[str], V: np.ndarray, sr: fl
     return extra
 
 
-def separation_notes(draft: Draft, audio: Audio, settings=None) -> list[Note]:
+def separation_notes(draft: Draft, audio: Audio, settings=None, signal=None) -> list[Note]:
     """What ``separate`` without a score separates: the draft's notes and support notes and, for two or
     more voices, each note's second voice by timbre (:func:`timbre_candidates`) after a first
-    separation with the draft alone (its fitted templates)."""
+    separation with the draft alone (its fitted templates). ``signal``: the analysis-rate downmix when
+    the caller has made it (``analysis_signal``), as for :func:`~demixer.core.analysis.analyse`."""
     notes = draft.for_separation()
     if draft.mode != "voices" or not draft.n_voices or draft.n_voices < 2 or not draft.notes:
         return notes
     from demixer.engine.separation import SeparationSettings, analyse, fit, initialise
 
     settings = settings or SeparationSettings()
-    an = analyse(audio, settings.stft, settings.compress)  # the first pass, as separate_audio does
+    an = analyse(audio, settings.stft, settings.compress, signal)  # the first pass, as separate_audio does
     init = initialise(notes, an, settings.score)
     final = fit(an, init, settings)
     p = an.params
