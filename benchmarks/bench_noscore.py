@@ -8,7 +8,8 @@ Per piece: the draft is made as ``demixer separate MIX --voices 4`` (chorales) /
 makes it (:func:`demixer.engine.draft.draft_score`), then separated exactly as ``separate`` does
 (:func:`demixer.engine.separation.separate_audio`); the with-score figure separates with score.csv.
 Note F: mir_eval.transcription against score_exact.csv (onset within 50 ms, pitch exact, offsets
-ignored). Voice/hand accuracy: the fraction of the draft's matched notes whose group is the true one.
+ignored). Voice/hand accuracy: the fraction of the draft's matched notes whose group is the true one
+(voices: as :func:`~demixer.engine.draft.revoice` chose them again by timbre, what is separated).
 CPU: process time on one BLAS thread, draft and separation apart.
 
 Other material (never in shared/): synthetic four-voice progressions and melodies over an Alberti bass
@@ -88,7 +89,7 @@ def run_piece(name: str, mix: np.ndarray, stems: dict[str, np.ndarray], truth, s
     """Draft → separate; and (when ``score`` is given) separate with it."""
     from threadpoolctl import threadpool_limits
 
-    from demixer.engine.draft import draft_score, separation_notes
+    from demixer.engine.draft import draft_score, revoice
     from demixer.engine.separation import separate_audio
     from demixer.io.audio import Audio
 
@@ -100,7 +101,8 @@ def run_piece(name: str, mix: np.ndarray, stems: dict[str, np.ndarray], truth, s
         draft = draft_score(audio, hands=piano, voices=None if piano else 4)
         row["cpu_draft"] = time.process_time() - t0
         t0 = time.process_time()
-        out, _, _ = separate_audio(audio, separation_notes(draft, audio))
+        draft = revoice(draft, audio)  # what separation_notes does: voices again by timbre (hands: as drafted)
+        out, _, _ = separate_audio(audio, draft.for_separation())
         row["cpu_sep"] = time.process_time() - t0
         row["sdr_draft"] = float(np.mean(list(sdr(stems, out).values())))
         if score is not None:

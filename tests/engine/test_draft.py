@@ -127,6 +127,47 @@ def test_a_note_whose_timbre_is_a_neighbouring_voices_gets_that_voice_as_second_
     assert [(n.onset, n.group) for n in got] == [(0.0, "voice1"), (t, "voice2")]
 
 
+def test_a_voices_fitted_timbre_takes_a_note_that_voice_leading_alone_gives_its_neighbour():
+    from demixer.core.constraints import ComponentInfo
+    from demixer.engine.draft import timbre_costs, timbre_matches, voice_envelopes
+
+    names = ["voice1", "voice2", "voice3"]
+    hollow = {"voice1": False, "voice2": True, "voice3": False}
+    comps, cols = [], []
+    for g in names:
+        for p in (55, 60, 64):
+            comps.append(ComponentInfo(f"{g} {p}", p, "pitch", g))
+            cols.append(_comb(p, hollow[g]))
+    W = np.stack(cols, 1)
+    env = voice_envelopes(names, W, np.ones((W.shape[1], 10)), comps, SR, 2048)
+    assert set(env) == set(names)
+    t = 20 * 512 / SR
+    # a chord (one note per voice, by rank), then one full-timbre note a minor third over voice2's
+    # note and a fourth under voice1's: by voice leading voice2's, by timbre voice1's (or voice3's)
+    chord = [Note(0.0, t, 72, "", 80), Note(0.0, t, 64, "", 80), Note(0.0, t, 55, "", 80)]
+    late = Note(t, 2 * t, 67, "", 80)
+    V = np.concatenate([np.tile((_comb(72, False) + _comb(64, True) + _comb(55, False))[:, None], (1, 20)),
+                        np.tile(_comb(67, False)[:, None], (1, 20))], 1)
+    notes = chord + [late]
+    m = timbre_matches(notes, names, V, SR, 2048, 512, env)
+    assert m.shape == (4, 3) and m[3, 0] - m[3, 1] > 0.1  # the full note: voice1's envelope, not voice2's
+    costs = timbre_costs(m, 40.0)
+    assert np.allclose(costs.min(axis=1), 0.0) and costs[3, 1] > 4.0
+    plain = assign_voices(notes, 3)
+    timbred = assign_voices(notes, 3, extra=costs.tolist())
+    assert [n.group for n in plain] == ["voice1", "voice2", "voice3", "voice2"]
+    assert [n.group for n in timbred] == ["voice1", "voice2", "voice3", "voice1"]
+
+
+def test_timbre_costs_leave_a_note_without_evidence_free():
+    from demixer.engine.draft import timbre_costs
+
+    m = np.array([[0.9, 0.5, np.nan], [np.nan, np.nan, np.nan]])
+    c = timbre_costs(m, 10.0)
+    assert np.allclose(c[0], [0.0, 4.0, 19.0])  # no envelope counts as the worst match (−1)
+    assert np.allclose(c[1], 0.0)
+
+
 def test_hands_drafts_are_separated_as_drafted():
     from demixer.engine.draft import separation_notes
     from demixer.io.audio import Audio

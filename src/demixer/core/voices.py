@@ -159,7 +159,8 @@ def assign_voices(
     extra: Sequence[Sequence[float]] | None = None,
 ) -> list[Note]:
     """The notes with ``group`` set to one of :func:`voice_names` (``n_voices``), in the input order.
-    ``extra[i][v]``: a further cost of giving note ``i`` to voice ``v`` (e.g. :func:`timbre_costs`)."""
+    ``extra[i][v]``: a further cost of giving note ``i`` to voice ``v`` (e.g.
+    :func:`demixer.engine.draft.timbre_costs`)."""
     params = params or VoiceParams()
     names = voice_names(n_voices)
     note_list = _check_notes(notes)

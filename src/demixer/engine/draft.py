@@ -32,7 +32,10 @@ from demixer.core.transcribe import (
 from demixer.core.voices import HandParams, VoiceParams, assign_hands, assign_voices, voice_names
 from demixer.io.audio import Audio, analysis_signal
 
-__all__ = ["DRAFT_VOICES", "DraftSettings", "Draft", "draft_score", "draft_from_signal", "MAX_AUTO_VOICES"]
+__all__ = [
+    "DRAFT_VOICES", "DraftSettings", "Draft", "draft_score", "draft_from_signal", "MAX_AUTO_VOICES",
+    "voice_envelopes", "timbre_matches", "timbre_costs", "timbre_candidates", "revoice", "separation_notes",
+]
 
 MAX_AUTO_VOICES = 6
 #: (dB per second, fraction of falling steps): notes decaying faster, or falling more often, are a keyboard's
@@ -85,7 +88,8 @@ class Draft:
     """A drafted score: ``notes`` (grouped), ``mode`` ("voices" or "hands"), ``n_voices`` (voices mode),
     ``chosen`` (True when the mode was chosen from the audio), and the activations it came from.
     ``support``: guessed notes for voices the draft leaves silent between others — not part of the
-    score (not written, not edited), only given to the separation (:meth:`for_separation`)."""
+    score (not written, not edited), only given to the separation (:meth:`for_separation`); so are
+    ``second``: notes of the draft given to a second voice by timbre (:func:`revoice`)."""
 
     notes: list[Note]
     mode: str
@@ -95,10 +99,12 @@ class Draft:
     H: np.ndarray = field(repr=False)
     times: np.ndarray = field(repr=False)
     support: list[Note] = field(default_factory=list)
+    second: list[Note] = field(default_factory=list)
 
     def for_separation(self) -> list[Note]:
-        """The notes and the support notes, in time order: what ``separate`` without a score uses."""
-        return sorted(self.notes + self.support, key=lambda n: (n.onset, -n.pitch))
+        """The notes, support notes and second candidates, in time order: what ``separate`` without a
+        score uses."""
+        return sorted(self.notes + self.support + self.second, key=lambda n: (n.onset, -n.pitch))
 
     @property
     def groups(self) -> list[str]:
@@ -214,6 +220,9 @@ def draft_score(
 
 #: harmonics compared by :func:`timbre_candidates`
 TIMBRE_HARMONICS = 10
+#: a second voice when its timbre matches better by more than this (issue 16's note, s16d: 0.1 / 0.15 /
+#: 0.3 measured; 0.1 and 0.15 raise every set)
+TIMBRE_MARGIN = 0.1
 
 
 def _harmonic_profile(col: np.ndarray, pitch: int, sr: float, n_fft: int) -> np.ndarray:
@@ -239,15 +248,11 @@ def _profile_match(obs: np.ndarray, tmpl: np.ndarray) -> float:
     return float(a @ b) / d if d > 0 else -1.0
 
 
-def timbre_candidates(notes: list[Note], names: list[str], V: np.ndarray, sr: float, n_fft: int, hop: int,
-                      W: np.ndarray, H: np.ndarray, components, margin: float = 0.1) -> list[Note]:
-    """Second voices for drafted notes, chosen by the voices' fitted timbres (DESIGN.md §2.7).
-
-    Each voice's *envelope* is the energy-weighted mean of its fitted pitch templates (columns of ``W``)
-    in harmonic-number space. A note's observed profile is the median over its span of V at its
-    harmonics. When a neighbouring voice's envelope matches the profile better than the note's own
-    voice by more than ``margin`` (log-amplitude correlation), the note is returned in that voice too:
-    the second separation gets both candidates and decides by timbre."""
+def voice_envelopes(names: list[str], W: np.ndarray, H: np.ndarray, components, sr: float,
+                    n_fft: int) -> dict[str, np.ndarray]:
+    """Each voice's *envelope*: the energy-weighted (H row sum × W column sum) mean of its fitted pitch
+    templates (columns of ``W``), each sampled at its first harmonics and L1-normalised — a timbre in
+    harmonic-number space, independent of pitch. Voices with no fitted pitch template are left out."""
     env: dict[str, np.ndarray] = {}
     for g in names:
         acc = np.zeros(TIMBRE_HARMONICS)
@@ -262,44 +267,111 @@ def timbre_candidates(notes: list[Note], names: list[str], V: np.ndarray, sr: fl
                 total += e
         if total > 0:
             env[g] = acc / total
-    extra = []
+    return env
+
+
+def timbre_matches(notes: list[Note], names: list[str], V: np.ndarray, sr: float, n_fft: int, hop: int,
+                   env: dict[str, np.ndarray]) -> np.ndarray:
+    """(notes × voices): how well each voice's envelope matches each note's observed profile — the
+    median over the note's span of V at its harmonics — as the correlation of log amplitudes (−1 with
+    fewer than three harmonics to compare; NaN where a voice has no envelope or the note lies past
+    the end of V)."""
+    out = np.full((len(notes), len(names)), np.nan)
     n_frames = V.shape[1]
-    for n in notes:
-        if n.group not in names or n.group not in env:
-            continue
+    for i, n in enumerate(notes):
         f0 = int(n.onset * sr / hop)
         f1 = min(n_frames, max(f0 + 1, int(n.offset * sr / hop)))
         if f0 >= n_frames:
             continue
         obs = np.median(np.stack([_harmonic_profile(V[:, f], n.pitch, sr, n_fft) for f in range(f0, f1)]), 0)
+        for v, g in enumerate(names):
+            if g in env:
+                out[i, v] = _profile_match(obs, env[g])
+    return out
+
+
+#: the weight of :func:`timbre_costs` in :func:`~demixer.core.voices.assign_voices`'s units (semitones
+#: of leap per unit of correlation): a voice matching a note's timbre 0.1 worse than the best costs like
+#: a leap of 4 semitones. Measured (issue 16's note, fifth pass): weights 5 / 10 / 20 / 40 / 80 all raise
+#: the chorale SDR on dev, unseen and the synthetic/mixed material; 40 kept (the middle of that range).
+TIMBRE_WEIGHT = 40.0
+
+
+def timbre_costs(matches: np.ndarray, weight: float = TIMBRE_WEIGHT) -> np.ndarray:
+    """Extra voice costs for :func:`~demixer.core.voices.assign_voices`: per note, ``weight`` × how far
+    each voice's match (:func:`timbre_matches`) falls below the note's best."""
+    m = np.asarray(matches, dtype=np.float64)
+    if not m.size:
+        return m
+    known = ~np.isnan(m).all(axis=1, keepdims=True)  # a note past the end: no evidence, no cost
+    m = np.where(np.isnan(m), -1.0, m)
+    return np.where(known, weight * (m.max(axis=1, keepdims=True) - m), 0.0)
+
+
+def _second_voices(notes: list[Note], names: list[str], matches: np.ndarray, margin: float) -> list[Note]:
+    """The notes again in the neighbouring voice whose match beats the note's own voice's by > margin."""
+    extra = []
+    for n, row in zip(notes, matches, strict=True):
+        if n.group not in names:
+            continue
         v = names.index(n.group)
-        own = _profile_match(obs, env[n.group])
-        best, best_score = None, own + margin
+        if np.isnan(row[v]):
+            continue
+        best, best_score = None, row[v] + margin
         for u in (v - 1, v + 1):
-            if 0 <= u < len(names) and names[u] in env:
-                s = _profile_match(obs, env[names[u]])
-                if s > best_score:
-                    best, best_score = names[u], s
+            if 0 <= u < len(names) and row[u] > best_score:  # NaN (no envelope) is never greater
+                best, best_score = names[u], row[u]
         if best is not None:
             extra.append(dataclasses.replace(n, group=best))
     return extra
 
 
-def separation_notes(draft: Draft, audio: Audio, settings=None, signal=None) -> list[Note]:
-    """What ``separate`` without a score separates: the draft's notes and support notes and, for two or
-    more voices, each note's second voice by timbre (:func:`timbre_candidates`) after a first
-    separation with the draft alone (its fitted templates). ``signal``: the analysis-rate downmix when
-    the caller has made it (``analysis_signal``), as for :func:`~demixer.core.analysis.analyse`."""
-    notes = draft.for_separation()
+def timbre_candidates(notes: list[Note], names: list[str], V: np.ndarray, sr: float, n_fft: int, hop: int,
+                      W: np.ndarray, H: np.ndarray, components, margin: float = TIMBRE_MARGIN) -> list[Note]:
+    """Second voices for drafted notes, chosen by the voices' fitted timbres (DESIGN.md §2.7).
+
+    Each voice's envelope (:func:`voice_envelopes`) against each note's observed profile
+    (:func:`timbre_matches`): when a neighbouring voice's envelope matches better than the note's own
+    voice's by more than ``margin``, the note is returned in that voice too — the second separation
+    gets both candidates and decides by timbre."""
+    env = voice_envelopes(names, W, H, components, sr, n_fft)
+    return _second_voices(notes, names, timbre_matches(notes, names, V, sr, n_fft, hop, env), margin)
+
+
+def revoice(draft: Draft, audio: Audio, settings=None, signal=None,
+            draft_settings: DraftSettings | None = None) -> Draft:
+    """A voices draft made again with the voices' timbres (DESIGN.md §2.7): after a first separation
+    with the draft (its notes and support notes), the voices are chosen again with the fitted timbres
+    as extra costs (:func:`timbre_costs`), the support notes follow, and each note whose timbre matches
+    a neighbouring voice better by more than ``TIMBRE_MARGIN`` gets that voice as a second candidate
+    (``Draft.second``; :func:`timbre_candidates`' rule). Hands, a single voice, or no notes: the draft
+    as it is. ``settings``: the separation's; ``signal``: the analysis-rate downmix when the caller
+    has made it (``analysis_signal``); ``draft_settings``: those the draft was made with."""
     if draft.mode != "voices" or not draft.n_voices or draft.n_voices < 2 or not draft.notes:
-        return notes
+        return draft
     from demixer.engine.separation import SeparationSettings, analyse, fit, initialise
 
     settings = settings or SeparationSettings()
+    ds = draft_settings or DraftSettings()
+    names = voice_names(draft.n_voices)
     an = analyse(audio, settings.stft, settings.compress, signal)  # the first pass, as separate_audio does
-    init = initialise(notes, an, settings.score)
+    init = initialise(draft.for_separation(), an, settings.score)
     final = fit(an, init, settings)
     p = an.params
-    extra = timbre_candidates(draft.notes, voice_names(draft.n_voices), an.V, p.sr, p.n_fft, p.hop,
-                              final.W, final.H, init.components)
-    return sorted(notes + extra, key=lambda n: (n.onset, -n.pitch))
+    env = voice_envelopes(names, final.W, final.H, init.components, p.sr, p.n_fft)
+    matches = timbre_matches(draft.notes, names, an.V, p.sr, p.n_fft, p.hop, env)
+    voiced = assign_voices(draft.notes, draft.n_voices, ds.voices, timbre_costs(matches).tolist())
+    support = draft.support
+    if ds.fill_ratio is not None:
+        end = float(audio.duration)
+        support = [dataclasses.replace(n, offset=min(n.offset, end))
+                   for n in fill_silent_voices(voiced, names, draft.H, draft.pitches, draft.times, ds.fill_ratio,
+                                               ds.fill_min) if n.onset < end]
+    return dataclasses.replace(draft, notes=voiced, support=support,
+                               second=_second_voices(voiced, names, matches, TIMBRE_MARGIN))
+
+
+def separation_notes(draft: Draft, audio: Audio, settings=None, signal=None) -> list[Note]:
+    """What ``separate`` without a score separates: :func:`revoice`'s draft for two or more voices, the
+    draft itself otherwise — its notes, support notes and second candidates (``for_separation``)."""
+    return revoice(draft, audio, settings, signal).for_separation()
