@@ -193,6 +193,12 @@ class FileController(QObject):
         self._align(path, lambda: self.bench.set_project(p) if self.bench.project is project else None)
         return True
 
+    def project_with_notes(self, project: Project, notes: list) -> Project:
+        """``project``'s recording and settings initialised from ``notes`` (grouped; e.g. a drafted score)
+        with the Parameters dock's tolerances, as an opened score is. Raises ValueError."""
+        score = dataclasses.replace(self.params_pane.score_params(), split_pitch=None)
+        return self._make_project(project.audio, notes, None, stft=project.stft, score=score, run=project.run)
+
     def _read_notes(self, score: str, audio, *, clip: bool = True) -> list | None:
         """The score's notes; ``clip``: cut to the recording (not when the score is to be aligned: at
         its notated tempo it may run past the end of the recording)."""

@@ -93,6 +93,9 @@ class MainWindow(QMainWindow):
         from demixer.gui.project_io import install_project_io
 
         self.project_io = self.files.project_io = install_project_io(self)
+        from demixer.gui.drafting import install_drafting  # File → Draft a score from the recording…
+
+        self.drafting = install_drafting(self)
         from demixer.gui.help import install_help  # Help → shortcuts, About (version, licences)
 
         self.help = install_help(self)
