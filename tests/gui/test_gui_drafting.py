@@ -40,6 +40,7 @@ def test_two_hands_drafted_by_keys_become_the_score_and_its_components(qtbot, wi
     assert {n.group for n in p.notes} == {"rh", "lh"}
     assert _components_follow(p)
     assert "drafted" in window.statusBar().currentMessage()
+    assert f"score of {len(p.notes)} notes, no file" in window.display.corner.summary.text()
     assert window.drafting.act.isEnabled()
 
 

@@ -36,6 +36,7 @@ class DraftDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("draft_dialog")
         self.setWindowTitle("Draft a score from the recording")
+        self.setMinimumWidth(420)  # the title in full
         form = QFormLayout(self)
         self.mode = QComboBox(self)
         self.mode.setObjectName("draft_mode")
@@ -157,7 +158,7 @@ class DraftController(QObject):
             return
         self.bench.set_project(new)
         extra = len(draft.support) + len(draft.second)
-        more = f" (+{extra} guesses for the separation: silent voices, second voices by timbre)" if extra else ""
+        more = f" + {extra} guesses for the separation" if extra else ""
         self.bench.status(f"{draft.summary()}{more}; correct them with the Notes tool (E), then Run", 15000)
 
 

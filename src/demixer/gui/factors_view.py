@@ -140,7 +140,10 @@ class FactorView(QObject):
         if p is None:
             self.corner.summary.setText("no recording")
             return
-        score = f" · score {Path(p.score_path).name}" if p.score_path else " · no score"
+        if p.score_path:
+            score = f" · score {Path(p.score_path).name}"
+        else:  # notes without a file: a drafted score (File → Draft…), or notes added by hand
+            score = f" · score of {len(p.notes)} notes, no file" if p.notes else " · no score"
         self.corner.summary.setText(
             f"<b>{p.title}</b>{score}<br>{p.duration:.1f} s · {p.sr} Hz · V {p.n_bins}×{p.n_frames} · "
             f"R = {p.n_components}"
