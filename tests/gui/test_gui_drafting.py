@@ -51,3 +51,21 @@ def test_two_voices_drafted_by_keys_are_chosen_again_by_timbre(qtbot, window):
     assert {n.group for n in p.notes} == {"voice1", "voice2"}
     assert _components_follow(p)
     assert "2 voices" in window.statusBar().currentMessage()
+
+
+def test_a_silent_recording_gets_a_dialog_naming_it_and_keeps_its_project(qtbot, window, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(22050 * 3, dtype=np.float32), 22050)
+    assert window.open_audio(str(path))
+    before = window.bench.project
+    window.bench.errors.clear()
+    qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.drafting.dialog is not None and window.drafting.dialog.isVisible(), timeout=5000)
+    qtbot.keyClick(window.drafting.dialog, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.drafting.busy() and bool(window.bench.errors), timeout=60_000)
+    assert window.bench.errors == [f"{path}: no notes found to draft a score from (is the recording silent?)"]
+    assert window.bench.last_dialog is not None and str(path) in window.bench.last_dialog.informativeText()
+    assert window.bench.project is before

@@ -119,9 +119,12 @@ class DraftController(QObject):
             from demixer.engine.draft import draft_score, revoice
 
             task.progress("drafting a score: finding the notes")
-            draft = draft_score(audio, voices=voices, hands=hands)
+            try:
+                draft = draft_score(audio, voices=voices, hands=hands)
+            except ValueError as exc:  # e.g. too short to analyse: the reason, not a traceback
+                return str(exc)
             if not draft.notes:
-                raise ValueError("no notes found to draft a score from (is the recording silent?)")
+                return "no notes found to draft a score from (is the recording silent?)"
             if draft.mode == "voices":
                 task.progress("drafting a score: choosing the voices by their timbres")
             return revoice(draft, audio, settings)
@@ -129,6 +132,10 @@ class DraftController(QObject):
         def arrived(draft) -> None:
             self._ended()
             if self.bench.project is not project:  # another recording was opened meanwhile
+                return
+            if isinstance(draft, str):
+                self.bench.status("")
+                self.bench.show_error("Cannot draft a score", where, draft)
                 return
             self._apply(project, draft, where)
 
