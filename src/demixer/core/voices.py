@@ -14,8 +14,8 @@ decide everything else:
 * **hands** (``rh`` above ``lh``, up to five notes each): a hand's notes that sound together must lie
   within ``reach`` semitones (the new notes and those it still holds), a hand stays near the range it
   just played in, a hand mostly plays one line or chord at a time, a new note may not cross the other
-  hand's held notes, and a weak pull of each hand towards its usual register breaks ties when the
-  music gives no evidence.
+  hand's held notes, a hand that has been playing a line (one note at a time) keeps doing so, and a
+  weak pull of each hand towards its usual register breaks ties when the music gives no evidence.
   This beats a fixed split at middle C wherever the hands share a register (an Alberti bass reaching
   above the melody's lowest notes, a melody dipping below C4).
 
@@ -85,7 +85,10 @@ class HandParams:
     from its last mean pitch, which ``forget`` s halve); ``busy``: per new note while the hand still
     holds an earlier one (a hand mostly plays one line or one chord at a time); ``cross``: per
     semitone a new note crosses the other hand's held notes; ``crowd``: per note beyond five in a
-    hand; ``home``: per semitone from the hand's usual register (``rh_home`` / ``lh_home``).
+    hand; ``home``: per semitone from the hand's usual register (``rh_home`` / ``lh_home``);
+    ``texture``: per note beyond one that a hand playing a line takes at once — a hand whose last
+    ``memory`` s hold at least two onsets, each a single note (an octave doubling counts as one), keeps
+    playing single notes (an Alberti bass does not take the melody's note that dips into its range).
 
     Later passes (up to ``passes`` in all, stopping when nothing changes): the fixed usual registers
     are replaced by where each hand plays *here* — the median pitch of the hand's notes starting within
@@ -107,6 +110,7 @@ class HandParams:
     forget: float = 2.0
     memory: float = 1.0
     busy: float = 1.5
+    texture: float = 2.0
     beam: int = 24
     passes: int = 3
     sure: float = 5.0
@@ -263,6 +267,20 @@ _HAND_START = _HandState(((), ()), (None, None), ((), ()))
 Registers = Callable[[float], tuple[float | None, float | None]]
 
 
+def _chord_size(pitches: Iterable[int]) -> int:
+    """Notes in a chord, an octave doubling counted once."""
+    s = set(pitches)
+    return sum(1 for x in s if x - 12 not in s)
+
+
+def _plays_a_line(recent: tuple[tuple[int, float], ...]) -> bool:
+    """Whether a hand's recent notes ((pitch, onset) pairs) are at least two onsets of one note each."""
+    by_onset: dict[float, list[int]] = {}
+    for q, o in recent:
+        by_onset.setdefault(o, []).append(q)
+    return len(by_onset) >= 2 and all(_chord_size(ps) == 1 for ps in by_onset.values())
+
+
 def _hand_step(
     params: HandParams, notes: list[Note], st: _HandState, ev: list[int], hands: Sequence[int],
     registers: Registers | None,
@@ -288,6 +306,8 @@ def _hand_step(
         c += params.crowd * max(0, len(together) - 5)
         if held[h]:
             c += params.busy * len(new)
+        if params.texture and len(new) > 1 and _plays_a_line(recent[h]):
+            c += params.texture * (_chord_size(new) - 1)
         if recent[h]:  # distance to the range the hand has just played in
             lo = min(q for q, _ in recent[h])
             hi = max(q for q, _ in recent[h])
