@@ -74,6 +74,22 @@ def test_transcribe_voices_names_the_groups(chorale_wav, tmp_path, capsys):
     assert {n.group for n in read_score(out)} <= {"voice1", "voice2", "voice3"}
 
 
+def test_transcribe_writes_the_voices_chosen_again_by_timbre(chorale_wav, tmp_path, capsys):
+    from demixer.engine.draft import draft_score, revoice
+
+    out = tmp_path / "draft.csv"
+    code, _, err = run(["transcribe", chorale_wav, "--voices", "4", "--out", out], capsys)
+    assert code == 0, err
+    audio = read_audio(chorale_wav)
+    draft = draft_score(audio, voices=4)
+    again = revoice(draft, audio)
+
+    def key(notes):
+        return sorted((round(n.onset, 3), n.pitch, n.group) for n in notes)
+
+    assert key(read_score(out)) == key(again.notes)  # written: the re-chosen voices (not support / second)
+
+
 def test_transcribe_chooses_and_says_so(piano_wav, tmp_path, capsys):
     out = tmp_path / "draft.csv"
     code, stdout, err = run(["transcribe", piano_wav[0], "--out", out], capsys)

@@ -70,6 +70,10 @@ def cmd_transcribe(argv: list[str]) -> int:
 
             check_analysable(audio, DraftSettings().stft)
             draft = _draft(args, audio)
+            if draft.notes:
+                from demixer.engine.draft import revoice
+
+                draft = revoice(draft, audio)  # voices: chosen again by their fitted timbres (a first fit)
         except InputError as exc:
             return _fail(str(exc))
         except ValueError as exc:
