@@ -100,18 +100,24 @@ def _comb(pitch: int, hollow: bool, K: int = 1025, sr: float = SR, n_fft: int = 
     return col
 
 
-def test_a_note_whose_timbre_is_a_neighbouring_voices_gets_that_voice_as_second_candidate():
+def _three_voices():
+    """Three voices' fitted templates at 55, 60 and 64: voice2 hollow (clarinet-like), voices 1 and 3 full."""
     from demixer.core.constraints import ComponentInfo
-    from demixer.engine.draft import timbre_candidates
 
     names = ["voice1", "voice2", "voice3"]
-    hollow = {"voice1": False, "voice2": True, "voice3": False}  # voice2 hollow; voices 1 and 3 full
+    hollow = {"voice1": False, "voice2": True, "voice3": False}
     comps, cols = [], []
     for g in names:
         for p in (55, 60, 64):
             comps.append(ComponentInfo(f"{g} {p}", p, "pitch", g))
             cols.append(_comb(p, hollow[g]))
-    W = np.stack(cols, 1)
+    return names, np.stack(cols, 1), comps
+
+
+def test_a_note_whose_timbre_is_a_neighbouring_voices_gets_that_voice_as_second_candidate():
+    from demixer.engine.draft import timbre_candidates
+
+    names, W, comps = _three_voices()
     H = np.ones((W.shape[1], 40))
     V = np.concatenate([np.tile(_comb(62, False)[:, None], (1, 20)),  # a full note 0–0.46 s
                         np.tile(_comb(62, True)[:, None], (1, 20))], 1)  # a hollow one after it
@@ -128,17 +134,9 @@ def test_a_note_whose_timbre_is_a_neighbouring_voices_gets_that_voice_as_second_
 
 
 def test_a_voices_fitted_timbre_takes_a_note_that_voice_leading_alone_gives_its_neighbour():
-    from demixer.core.constraints import ComponentInfo
     from demixer.engine.draft import timbre_costs, timbre_matches, voice_envelopes
 
-    names = ["voice1", "voice2", "voice3"]
-    hollow = {"voice1": False, "voice2": True, "voice3": False}
-    comps, cols = [], []
-    for g in names:
-        for p in (55, 60, 64):
-            comps.append(ComponentInfo(f"{g} {p}", p, "pitch", g))
-            cols.append(_comb(p, hollow[g]))
-    W = np.stack(cols, 1)
+    names, W, comps = _three_voices()
     env = voice_envelopes(names, W, np.ones((W.shape[1], 10)), comps, SR, 2048)
     assert set(env) == set(names)
     t = 20 * 512 / SR
