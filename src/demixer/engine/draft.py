@@ -213,9 +213,13 @@ def draft_score(
     draft = draft_from_signal(x, settings.stft.sr, voices=voices, hands=hands, settings=settings)
     end = float(audio.duration)  # the last frame's half reaches past the end of the audio
     draft.notes = [n if n.offset <= end else dataclasses.replace(n, offset=max(n.onset, end)) for n in draft.notes]
-    draft.support = [n for n in draft.support if n.onset < end]
-    draft.support = [n if n.offset <= end else dataclasses.replace(n, offset=end) for n in draft.support]
+    draft.support = _until(draft.support, end)
     return draft
+
+
+def _until(notes: list[Note], end: float) -> list[Note]:
+    """Guessed notes that start before ``end``, cut there."""
+    return [n if n.offset <= end else dataclasses.replace(n, offset=end) for n in notes if n.onset < end]
 
 
 #: harmonics compared by :func:`timbre_candidates`
@@ -363,10 +367,8 @@ def revoice(draft: Draft, audio: Audio, settings=None, signal=None,
     voiced = assign_voices(draft.notes, draft.n_voices, ds.voices, timbre_costs(matches).tolist())
     support = draft.support
     if ds.fill_ratio is not None:
-        end = float(audio.duration)
-        support = [dataclasses.replace(n, offset=min(n.offset, end))
-                   for n in fill_silent_voices(voiced, names, draft.H, draft.pitches, draft.times, ds.fill_ratio,
-                                               ds.fill_min) if n.onset < end]
+        support = _until(fill_silent_voices(voiced, names, draft.H, draft.pitches, draft.times, ds.fill_ratio,
+                                            ds.fill_min), float(audio.duration))
     return dataclasses.replace(draft, notes=voiced, support=support,
                                second=_second_voices(voiced, names, matches, TIMBRE_MARGIN))
 
