@@ -409,7 +409,7 @@ def transcribe(
 
 def drop_subharmonics(
     notes: list[Note], V: np.ndarray, sr: float, n_fft: int, hop: int, ratio_db: float = -20.0, tol: float = 0.03,
-    deep_db: float = -20.0, octave_db: float | None = None,
+    deep_db: float = -20.0, octave_db: float | None = None, octave_max: int = 127,
 ) -> list[Note]:
     """Notes without their fundamental: a note whose fundamental band (± ``tol``) in ``V`` holds less
     than ``ratio_db`` of its 2nd harmonic's (or ``ratio_db + deep_db`` of its 3rd or 4th: winds and
@@ -422,7 +422,8 @@ def drop_subharmonics(
     ghost's harmonic (a clarinet's G4 drafted as G3, then dropped, leaves its voice silent and shifts
     the voices below it up) — when no kept note holds that pitch over a third of the ghost's span and
     the octave's band holds at least ``octave_db`` dB of the median fundamental band of the kept notes
-    sounding with it (at least a third of the ghost's span; none: dropped)."""
+    sounding with it (at least a third of the ghost's span; none: dropped), and the octave is at most
+    ``octave_max`` (the transcription's top pitch: a ghost near the top stays a ghost)."""
     V = np.asarray(V)
     K, N = V.shape
     freqs = np.arange(K) * (sr / n_fft)
@@ -458,6 +459,8 @@ def drop_subharmonics(
 
     for n, band in ghosts:
         q = n.pitch + 12
+        if q > octave_max:
+            continue
         third = (n.offset - n.onset) / 3.0
         if any(m.pitch == q and overlap(m, n) > third for m in out):
             continue

@@ -76,8 +76,8 @@ class DraftSettings:
     holds at least this many dB of the median fundamental of the notes sounding with it: a reed's
     (odd-harmonic) note is explained by the template an octave down, its own pitch then pruned as that
     ghost's harmonic, and dropping the ghost left the voice silent (the voices below moved up into its
-    place). Measured (issue 16's note, s16f; −6 … −20 dB all raise every set): SDR dev chorales
-    3.05 → 4.26, unseen 0.09 → 0.46, other chorale material 6.91 → 7.86 dB at −12."""
+    place). Measured (issue 16's note, s16f): SDR dev chorales 3.05 → 4.29, unseen 0.09 → 0.44, other
+    chorale material 6.91 → 7.86 dB at −12 (−20: dev and other a little higher; −6: unseen flat)."""
 
     stft: STFTParams = field(default_factory=lambda: STFTParams(n_fft=4096, hop=256))
     transcribe: TranscribeParams = field(default_factory=TranscribeParams)
@@ -186,7 +186,8 @@ def draft_from_signal(
         notes = track_notes(H, pitches, times, dataclasses.replace(tp, max_polyphony=max_poly, **changes), onsets)
         if tp.ghost_db is None:
             return notes
-        return drop_subharmonics(notes, V, p.sr, p.n_fft, p.hop, tp.ghost_db, octave_db=octave_db)
+        return drop_subharmonics(notes, V, p.sr, p.n_fft, p.hop, tp.ghost_db, octave_db=octave_db,
+                                 octave_max=int(pitches.max()))
 
     chosen = voices is None and not hands
     if chosen:
