@@ -334,3 +334,34 @@ def test_the_pitch_dictionary_keeps_neighbouring_low_pitches_apart():
     _, a40 = harmonic_template(40, n_bins, sr, n_fft)
     _, a41 = harmonic_template(41, n_bins, sr, n_fft)
     assert (a40[low] & a41[low]).any()
+
+
+def test_a_ghost_below_a_reed_note_becomes_that_note_not_a_silent_voice():
+    """A clarinet-like G4 (odd harmonics only) over an A2 bass under a C5: the transcription's template an
+    octave down (G3) explains it, G3's fundamental band is empty, so :func:`drop_subharmonics` drops G3 as
+    a ghost — and with ``octave_db`` puts G4, the note it stood for, in its place (same span), unless a
+    kept note already holds G4, the octave lies above ``octave_max`` or its band is far weaker than the notes
+    sounding with it."""
+    from demixer.core.transcribe import drop_subharmonics
+    from demixer.engine.draft import DraftSettings
+
+    t = np.arange(int(2.0 * SR)) / SR
+
+    def partials(pitch, ks, level=1.0):
+        f0 = 440.0 * 2.0 ** ((pitch - 69) / 12.0)
+        return level * sum(np.sin(2 * np.pi * f0 * k * t) / k for k in ks)
+
+    bass_sop = partials(45, range(1, 11)) + partials(72, range(1, 9))
+    ghost = Note(0.2, 1.8, 55, "", 90)
+    drafted = [Note(0.2, 1.8, 72, ""), ghost, Note(0.2, 1.8, 45, "")]
+    V = _spectrogram(bass_sop + partials(67, (1, 3, 5, 7)))
+    assert [n.pitch for n in drop_subharmonics(drafted, V, SR, N_FFT, HOP)] == [72, 45]
+    raised = drop_subharmonics(drafted, V, SR, N_FFT, HOP, octave_db=-12.0)
+    assert [n.pitch for n in raised] == [72, 67, 45]
+    assert raised[1] == dataclasses.replace(ghost, pitch=67)
+    assert [n.pitch for n in drop_subharmonics(drafted, V, SR, N_FFT, HOP, octave_db=-12.0, octave_max=66)] == [72, 45]
+    held = [Note(0.0, 2.0, 67, "")] + drafted  # G4 already drafted: the ghost only goes
+    assert sorted(n.pitch for n in drop_subharmonics(held, V, SR, N_FFT, HOP, octave_db=-12.0)) == [45, 67, 72]
+    quiet = _spectrogram(bass_sop + partials(67, (1, 3, 5, 7), level=0.01))  # −40 dB: not a voice of its own
+    assert [n.pitch for n in drop_subharmonics(drafted, quiet, SR, N_FFT, HOP, octave_db=-12.0)] == [72, 45]
+    assert DraftSettings().ghost_octave_db is not None  # the voices draft uses it

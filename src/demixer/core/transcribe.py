@@ -19,6 +19,7 @@ Everything is numpy + scipy: no I/O, no printing. The result is the ordinary not
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -408,19 +409,28 @@ def transcribe(
 
 def drop_subharmonics(
     notes: list[Note], V: np.ndarray, sr: float, n_fft: int, hop: int, ratio_db: float = -20.0, tol: float = 0.03,
-    deep_db: float = -20.0,
+    deep_db: float = -20.0, octave_db: float | None = None, octave_max: int = 127,
 ) -> list[Note]:
     """Notes without their fundamental: a note whose fundamental band (± ``tol``) in ``V`` holds less
     than ``ratio_db`` of its 2nd harmonic's (or ``ratio_db + deep_db`` of its 3rd or 4th: winds and
     reeds have weak fundamentals), over the note's frames, is a ghost below a
     real note (a template adapted to odd harmonics, as a clarinet's, explains that note one octave
-    down). Returns the notes kept, in order."""
+    down). Returns the notes kept, in order.
+
+    ``octave_db`` (None: drop them all): a dropped note becomes its octave instead — the real note the
+    ghost stood for, whose own template lost its energy to the ghost's and was then pruned as the
+    ghost's harmonic (a clarinet's G4 drafted as G3, then dropped, leaves its voice silent and shifts
+    the voices below it up) — when no kept note holds that pitch over a third of the ghost's span and
+    the octave's band holds at least ``octave_db`` dB of the median fundamental band of the kept notes
+    sounding with it (at least a third of the ghost's span; none: dropped), and the octave is at most
+    ``octave_max`` (the transcription's top pitch: a ghost near the top stays a ghost)."""
     V = np.asarray(V)
     K, N = V.shape
     freqs = np.arange(K) * (sr / n_fft)
     thr = 10.0 ** (ratio_db / 20.0)
     deep = 10.0 ** (deep_db / 20.0)  # 3rd and 4th harmonics: only a fundamental that is all but absent
     out = []
+    ghosts = []
     for n in notes:
         f0 = 440.0 * 2.0 ** ((n.pitch - 69) / 12.0)
         a = max(0, int(math.floor(n.onset * sr / hop)))
@@ -437,6 +447,27 @@ def drop_subharmonics(
         upper = [band(m * f0) * (1.0 if m == 2 else deep) for m in (2, 3, 4) if m * f0 * (1 + tol) < sr / 2]
         if band(f0) >= thr * max(upper):
             out.append(n)
+        else:
+            ghosts.append((n, band))
+    if octave_db is None or not ghosts:
+        return out
+    need = 10.0 ** (octave_db / 20.0)
+    kept = list(out)
+
+    def overlap(m: Note, n: Note) -> float:
+        return min(m.offset, n.offset) - max(m.onset, n.onset)
+
+    for n, band in ghosts:
+        q = n.pitch + 12
+        if q > octave_max:
+            continue
+        third = (n.offset - n.onset) / 3.0
+        if any(m.pitch == q and overlap(m, n) > third for m in out):
+            continue
+        with_it = [band(440.0 * 2.0 ** ((m.pitch - 69) / 12.0)) for m in kept if overlap(m, n) > third]
+        if with_it and band(440.0 * 2.0 ** ((q - 69) / 12.0)) >= need * float(np.median(with_it)):
+            out.append(dataclasses.replace(n, pitch=q))
+    out.sort(key=lambda n: (n.onset, -n.pitch))
     return out
 
 
