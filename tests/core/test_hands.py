@@ -1,4 +1,5 @@
-"""Hand assignment (core/voices.py, DESIGN.md §2.7): a hand playing a line keeps playing single notes."""
+"""Hand assignment (core/voices.py, DESIGN.md §2.7): a hand playing a line keeps playing single notes; a
+drafted subharmonic two octaves under a hand's chord does not push the chord to the other hand."""
 
 from __future__ import annotations
 
@@ -41,3 +42,39 @@ def test_a_line_is_two_onsets_of_one_note_each_an_octave_counting_as_one():
     assert _plays_a_line(((36, 0.0), (48, 0.0), (43, 0.5), (55, 0.5)))
     assert not _plays_a_line(((48, 0.0),))
     assert not _plays_a_line(((48, 0.0), (52, 0.0), (55, 0.5)))
+
+
+def _mazurka(ghosts: bool) -> list[Note]:
+    """A melody in quarters (G#5 F#5 E5 C#5 D#5 E5 G#5 F#5 E5) over a left hand playing bass (C#3) and
+    chord (C#4 E4, twice) per bar; with ``ghosts`` the chords from the second bar on carry a drafted
+    C#2 (their subharmonic two octaves down, as the draft adds it), given to the left hand."""
+    q = 0.4
+    notes = []
+    for k, p in enumerate([80, 78, 76, 73, 75, 76, 80, 78, 76]):
+        t = k * q
+        notes.append(Note(t, t + q - 0.03, p, "rh"))
+        if k % 3 == 0:
+            notes.append(Note(t, t + q - 0.03, 49, "lh"))
+        else:
+            notes += [Note(t, t + q - 0.03, 61, "lh"), Note(t, t + q - 0.03, 64, "lh")]
+            if ghosts and k > 2:
+                notes.append(Note(t, t + q - 0.03, 37, "lh"))
+    return sorted(notes, key=lambda n: (n.onset, -n.pitch))
+
+
+def test_a_subharmonic_two_octaves_under_a_chord_does_not_push_the_chord_to_the_other_hand():
+    """C#2 with the left hand's C#4 E4 would stretch the hand over 27 semitones: without ``shadow`` the
+    chord goes to the right hand wherever the drafted C#2 is; with it (C#2 counted half an octave under
+    C#4, the chord lying where the left hand plays) every note stays in its hand."""
+    truth = _mazurka(ghosts=True)
+    assert _wrong(truth) == []
+    wrong = {(round(o, 2), p) for o, p in _wrong(truth, HandParams(shadow=None))}
+    assert {p for _, p in wrong} == {61, 64}
+    assert wrong >= {(t, p) for t in (1.6, 2.0, 2.8, 3.2) for p in (61, 64)}  # every chord with a C#2
+
+
+def test_a_melody_note_two_octaves_over_the_bass_stays_with_the_melody():
+    """C#5 of the melody is struck with the bass C#3 two octaves below; far above where the left hand
+    plays (C#3–E4), it gets no shadow relief and stays in the right hand. (Relief without that condition
+    gave the left hand C#3 and C#5 here.)"""
+    assert _wrong(_mazurka(ghosts=False)) == []

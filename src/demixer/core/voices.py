@@ -88,7 +88,13 @@ class HandParams:
     hand; ``home``: per semitone from the hand's usual register (``rh_home`` / ``lh_home``);
     ``texture``: per note beyond one that a hand playing a line takes at once — a hand whose last
     ``memory`` s hold at least two onsets, each a single note (an octave doubling counts as one), keeps
-    playing single notes (an Alberti bass does not take the melody's note that dips into its range).
+    playing single notes (an Alberti bass does not take the melody's note that dips into its range);
+    ``shadow``: a new note two octaves below another new note of the same hand, when that upper note
+    lies within ``shadow`` semitones of the range the hand has just played in, counts in the hand's
+    span as if it lay only ``shadow`` semitones below the upper note (None: where it lies) — drafts
+    often add a note's subharmonic two octaves down, which would otherwise push the hand's real chord
+    to the other hand; a hand reaching up for a note far from where it plays (a melody note two
+    octaves over its bass), or down for a note where the other hand plays, gets no such relief.
 
     Later passes (up to ``passes`` in all, stopping when nothing changes): the fixed usual registers
     are replaced by where each hand plays *here* — the median pitch of the hand's notes starting within
@@ -111,6 +117,7 @@ class HandParams:
     memory: float = 1.0
     busy: float = 1.5
     texture: float = 2.0
+    shadow: int | None = 6
     beam: int = 24
     passes: int = 3
     sure: float = 5.0
@@ -273,6 +280,29 @@ def _chord_size(pitches: Iterable[int]) -> int:
     return sum(1 for x in s if x - 12 not in s)
 
 
+def _spanned(
+    params: HandParams, new: list[int], recent: tuple[tuple[int, float], ...], other: tuple[tuple[int, float], ...]
+) -> list[int]:
+    """The pitches a hand's new notes stretch it over: a note two octaves below another, which lies
+    within ``params.shadow`` of the hand's recent range (``recent``: (pitch, onset) pairs), counts as
+    lying ``params.shadow`` semitones below that note (:class:`HandParams`) — unless the lower note lies
+    inside the range the other hand has just played in (``other``), where it is the other hand's."""
+    d = params.shadow
+    if d is None or not recent:
+        return new
+    lo = min(q for q, _ in recent) - d
+    hi = max(q for q, _ in recent) + d
+    o_lo = min((q for q, _ in other), default=None)
+    o_hi = max((q for q, _ in other), default=None)
+    s = set(new)
+    return [
+        x + 24 - d
+        if x + 24 in s and lo <= x + 24 <= hi and (o_lo is None or not o_lo <= x <= o_hi)
+        else x
+        for x in new
+    ]
+
+
 def _plays_a_line(recent: tuple[tuple[int, float], ...]) -> bool:
     """Whether a hand's recent notes ((pitch, onset) pairs) are at least two onsets of one note each."""
     by_onset: dict[float, list[int]] = {}
@@ -301,7 +331,8 @@ def _hand_step(
         if not new:
             continue
         together = list(new) + [q for q, _ in held[h]]
-        span = max(together) - min(together)
+        stretched = _spanned(params, new, recent[h], recent[1 - h]) + [q for q, _ in held[h]]
+        span = max(stretched) - min(stretched)
         c += params.span * max(0, span - params.reach)
         c += params.crowd * max(0, len(together) - 5)
         if held[h]:
