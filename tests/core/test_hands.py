@@ -78,3 +78,11 @@ def test_a_melody_note_two_octaves_over_the_bass_stays_with_the_melody():
     plays (C#3–E4), it gets no shadow relief and stays in the right hand. (Relief without that condition
     gave the left hand C#3 and C#5 here.)"""
     assert _wrong(_mazurka(ghosts=False)) == []
+
+
+def test_a_lone_note_goes_to_the_hand_whose_register_holds_it():
+    # A recording of one note (or a hand with no sure notes near) falls back to the usual registers;
+    # before, the later passes gave such a note no cost at all and the tie went to the left hand.
+    for pitch, hand in ((69, "rh"), (84, "rh"), (62, "rh"), (45, "lh"), (38, "lh")):
+        (out,) = assign_hands([Note(0.0, 1.0, pitch)])
+        assert out.group == hand, (pitch, out.group)

@@ -99,7 +99,8 @@ class HandParams:
     Later passes (up to ``passes`` in all, stopping when nothing changes): the fixed usual registers
     are replaced by where each hand plays *here* — the median pitch of the hand's notes starting within
     ``register_window`` s whose margin (:func:`hand_margins`) in the previous pass was at least
-    ``sure`` — at ``register`` per semitone of each new note. A wrongly placed note early on then
+    ``sure`` — at ``register`` per semitone of each new note (a hand with no such notes near keeps its
+usual register). A wrongly placed note early on then
     no longer sets the range a hand keeps for the rest of a passage (the memory of the first pass
     reinforces itself), and uncertain notes (small margin) do not vote on the registers."""
 
@@ -347,9 +348,9 @@ def _hand_step(
             ref, when = st.last[h]
             w = 0.5 ** (max(0.0, t - when) / params.forget)
             c += params.move * abs(sum(new) / len(new) - ref) * (0.25 + 0.75 * w)
-        if here is None:
+        if here is None or here[h] is None:  # no sure notes of this hand near: its usual register
             c += params.home * abs(sum(new) / len(new) - homes[h])
-        elif here[h] is not None:
+        else:
             c += params.register * sum(abs(x - here[h]) for x in new) / len(new)
         other = [q for q, _ in held[1 - h]]
         if other:
