@@ -125,7 +125,8 @@ class Draft:
         else:
             how = f"{self.n_voices} voice{'s' if self.n_voices != 1 else ''} ({', '.join(self.groups_in_order())})"
         why = ", chosen from the audio" if self.chosen else ""
-        return f"drafted {len(self.notes)} notes as {how}{why}"
+        n = len(self.notes)
+        return f"drafted {n} note{'s' if n != 1 else ''} as {how}{why}"
 
     def groups_in_order(self) -> list[str]:
         from demixer.core.voices import voice_names
