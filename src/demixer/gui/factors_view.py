@@ -143,7 +143,8 @@ class FactorView(QObject):
         if p.score_path:
             score = f" · score {Path(p.score_path).name}"
         else:  # notes without a file: a drafted score (File → Draft…), or notes added by hand
-            score = f" · score of {len(p.notes)} notes, no file" if p.notes else " · no score"
+            n = len(p.notes)
+            score = f" · score of {n} note{'s' if n != 1 else ''}, no file" if n else " · no score"
         self.corner.summary.setText(
             f"<b>{p.title}</b>{score}<br>{p.duration:.1f} s · {p.sr} Hz · V {p.n_bins}×{p.n_frames} · "
             f"R = {p.n_components}"
