@@ -78,6 +78,32 @@ def test_a_synthetic_note_sequence_is_recovered():
     assert np.median(onset_err) < 0.03
 
 
+def test_a_long_recording_fitted_in_blocks_gives_the_same_notes():
+    """Pitch activations fitted block by block (so a long recording's NMF stays small) find the notes
+    the whole fit finds — notes across a block's edge too — and W is still a dictionary."""
+    pitches = [60, 64, 67, 72, 55, 59, 62, 65]
+    notes = [Note(0.15 + 0.45 * i, 0.15 + 0.45 * i + 0.6, p) for i, p in enumerate(pitches * 2)]
+    x = np.zeros(int((notes[-1].offset + 0.4) * SR))
+    for n in notes:
+        y = tone(n.pitch, n.offset - n.onset, SR, decay_db_s=-6.0, attack=0.01)
+        k = int(n.onset * SR)
+        x[k:k + y.size] += 0.1 * y
+    V = _spectrogram(x)
+    block = V.shape[1] // 4 + 7  # four blocks whose edges fall inside notes
+    whole = transcribe(V, SR, N_FFT, HOP)
+    blocked = transcribe(V, SR, N_FFT, HOP, block=block)
+    assert blocked.H.shape == whole.H.shape
+    np.testing.assert_allclose(blocked.W.sum(axis=0), 1.0, rtol=1e-4)
+    assert len(_matches(notes, blocked.notes)) >= len(notes) - 1, blocked.notes
+    assert len(_matches(whole.notes, blocked.notes, tol=0.03)) >= len(whole.notes) - 1
+    # the frame totals agree: each block explains its frames as the whole fit does
+    tot_w, tot_b = whole.H.sum(axis=0), blocked.H.sum(axis=0)
+    loud = tot_w > 0.1 * tot_w.max()
+    assert np.median(np.abs(tot_b[loud] / tot_w[loud] - 1.0)) < 0.1
+    with pytest.raises(ValueError, match="block"):
+        transcribe(V, SR, N_FFT, HOP, block=0)
+
+
 def test_silence_gives_no_notes_and_params_are_checked():
     V = np.zeros((N_FFT // 2 + 1, 50), dtype=np.float32)
     assert transcribe(V, SR, N_FFT, HOP).notes == []

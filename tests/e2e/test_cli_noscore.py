@@ -4,6 +4,7 @@ readers; bad input one line on stderr and exit 2."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +148,29 @@ def test_bad_input_is_one_line_and_exit_2(piano_wav, tmp_path, capsys):
     code, _, err = run(["separate", wav, "--hpss", "--score", tmp_path / "x.csv"], capsys)
     one_error_line(code, err, "--hpss")
     assert not (tmp_path / "d.mid").exists()
+
+
+def test_a_draft_too_large_for_the_machine_is_refused_before_decoding(piano_wav, tmp_path, capsys, monkeypatch):
+    """The draft analyses on a finer grid than the separation (hop 256): its memory is checked before
+    anything is decoded, by transcribe and by separate without a score; --analyse-first drafts a part."""
+    from demixer.engine.draft import DraftSettings
+    from demixer.engine.separation import SeparationSettings
+    from demixer.io.limits import estimate_memory
+
+    wav = piano_wav[0]
+    frames = sf.info(wav).frames
+    coarse = dataclasses.replace(SeparationSettings().stft, hop=2048)  # separate --hop 2048
+    draft = DraftSettings().stft
+    need = estimate_memory(frames, SR, 1, coarse, draft)
+    have = int(need * 0.8)
+    assert estimate_memory(frames, SR, 1, coarse) < have  # enough to separate on that grid, not to draft
+    monkeypatch.setenv("DEMIXER_MACHINE_MEMORY", str(have))
+    code, _, err = run(["transcribe", wav, "--out", tmp_path / "d.csv"], capsys)
+    one_error_line(code, err, str(wav), "drafting a score for", "--analyse-first")
+    code, _, err = run(["separate", wav, "--hop", "2048", "--out", tmp_path / "s"], capsys)
+    one_error_line(code, err, str(wav), "--analyse-first")
+    assert not (tmp_path / "d.csv").exists() and not (tmp_path / "s").exists()
+    seconds = int(err.split("--analyse-first ")[1].split()[0])
+    code, out, err = run(["transcribe", wav, "--analyse-first", str(seconds), "--out", tmp_path / "d.csv"], capsys)
+    assert code == 0, err
+    assert max(n.onset for n in read_score(tmp_path / "d.csv")) < seconds

@@ -234,15 +234,20 @@ def _separate(args, *, one_shot: bool = False) -> int:
     try:
         settings = _settings_from(args)
         frames = None
+        draft_stft = None
+        if not args.score:  # a score is drafted first (on its own, finer grid): its needs count too
+            from demixer.engine.draft import DraftSettings
+
+            draft_stft = DraftSettings().stft
         if args.analyse_first is None:  # beyond this machine's memory: refused before any work
-            check_fits_machine(args.mix, settings.stft)
+            check_fits_machine(args.mix, settings.stft, draft_stft=draft_stft)
             for line in audio_warnings(args.mix, settings.stft):  # very long recording: estimated memory
                 _warn(line)
         else:
             from demixer.io.limits import probe_audio
 
             frames = max(1, int(round(args.analyse_first * probe_audio(args.mix).sr)))
-            check_fits_machine(args.mix, settings.stft, frames=frames)
+            check_fits_machine(args.mix, settings.stft, frames=frames, draft_stft=draft_stft)
         audio = read_audio(args.mix, frames=frames)
         check_analysable(audio, settings.stft)  # shorter than one analysis frame: refused
         notes = read_score_once(args.score, freeze=one_shot) if args.score else None

@@ -38,6 +38,10 @@ def _transcribe_parser() -> argparse.ArgumentParser:
     p.add_argument("mix", help="the recording (WAV, FLAC, OGG, MP3)")
     p.add_argument("--out", required=True, help="the draft: .mid (one named track per group) or .csv")
     add_draft_options(p, hpss=False)
+    from demixer.cli.main import _positive_float
+
+    p.add_argument("--analyse-first", type=_positive_float, default=None, metavar="SECONDS",
+                   help="draft only the first SECONDS of the recording (for one too long for this machine)")
     p.add_argument("--quiet", action="store_true", help="no summary line")
     return p
 
@@ -60,14 +64,22 @@ def cmd_transcribe(argv: list[str]) -> int:
     import demixer.engine.draft  # noqa: F401 - loads numpy's and scipy's BLAS before the limit
     from demixer.io.audio import read_audio
     from demixer.io.errors import InputError
-    from demixer.io.limits import check_analysable
+    from demixer.io.limits import check_analysable, check_fits_machine, probe_audio
     from demixer.io.score_out import write_score
 
     with threadpool_limits(limits=1, user_api="blas"):
         try:
-            audio = read_audio(args.mix)
             from demixer.engine.draft import DraftSettings
+            from demixer.engine.separation import SeparationSettings
 
+            # beyond this machine's memory: refused before anything is decoded (voices are chosen
+            # again after a first separation, so its needs count too)
+            frames = None
+            if args.analyse_first is not None:
+                frames = max(1, int(round(args.analyse_first * probe_audio(args.mix).sr)))
+            check_fits_machine(args.mix, SeparationSettings().stft, frames=frames,
+                               draft_stft=DraftSettings().stft, doing="drafting a score for")
+            audio = read_audio(args.mix, frames=frames)
             check_analysable(audio, DraftSettings().stft)
             draft = _draft(args, audio)
             if draft.notes:
@@ -78,6 +90,8 @@ def cmd_transcribe(argv: list[str]) -> int:
             return _fail(str(exc))
         except ValueError as exc:
             return _fail(f"{args.mix}: {exc}")
+        except MemoryError:
+            return _fail(f"{args.mix}: not enough memory (use --analyse-first SECONDS to draft a part)")
     if not draft.notes:
         return _fail(f"{args.mix}: no notes found (is the recording silent?)")
     try:

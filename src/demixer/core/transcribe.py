@@ -149,11 +149,46 @@ def pitch_dictionary(
 
 
 def pitch_activations(
-    V: np.ndarray, sr: float, n_fft: int, params: TranscribeParams | None = None
+    V: np.ndarray, sr: float, n_fft: int, params: TranscribeParams | None = None, block: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """KL-NMF of ``V`` (K × N) with the harmonic dictionary: returns ``(pitches, W, H)``; W's columns
-    sum to 1, so ``H[r, n]`` is the magnitude pitch ``pitches[r]`` contributes to frame ``n``."""
+    sum to 1, so ``H[r, n]`` is the magnitude pitch ``pitches[r]`` contributes to frame ``n``.
+
+    ``block`` (frames; None: all at once): a longer ``V`` is factorised in equal blocks of at most
+    that many frames, each with an eighth of a block of context on either side (its templates adapt
+    to that stretch), so the NMF's K × N temporaries stay bounded for a long recording; H is stitched
+    from the blocks' centres and W is the blocks' templates weighted by their activations."""
     params = params or TranscribeParams()
+    V = np.asarray(V)
+    N = V.shape[1] if V.ndim == 2 else 0
+    if block is not None and block < 1:
+        raise ValueError(f"block must be >= 1 frame, got {block}")
+    if block is None or N <= block:
+        return _pitch_activations(V, sr, n_fft, params)
+    n_blocks = -(-N // block)
+    size = -(-N // n_blocks)
+    margin = size // 8
+    H = W = pitches = None
+    weight = 0.0
+    for a in range(0, N, size):
+        b = min(N, a + size)
+        a0, b0 = max(0, a - margin), min(N, b + margin)
+        pitches, Wb, Hb = _pitch_activations(V[:, a0:b0], sr, n_fft, params)
+        if H is None:
+            H = np.empty((Hb.shape[0], N), dtype=Hb.dtype)
+            W = np.zeros(Wb.shape, dtype=np.float64)
+        H[:, a:b] = Hb[:, a - a0: a - a0 + (b - a)]
+        w = Hb[:, a - a0: a - a0 + (b - a)].sum(axis=1, dtype=np.float64)
+        W += Wb * w
+        weight = weight + w
+    W = (W / np.maximum(weight, np.finfo(np.float64).tiny)).astype(H.dtype)
+    W /= np.maximum(W.sum(axis=0, keepdims=True), np.finfo(H.dtype).tiny)
+    return pitches, W, H
+
+
+def _pitch_activations(
+    V: np.ndarray, sr: float, n_fft: int, params: TranscribeParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     V = np.asarray(V)
     if V.ndim != 2 or V.shape[0] != n_fft // 2 + 1:
         raise ValueError(f"V must be (n_fft // 2 + 1) × frames, got shape {V.shape} for n_fft {n_fft}")
@@ -182,15 +217,21 @@ def _spans(active: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
-def onset_strength(V: np.ndarray, lag: int = 2) -> np.ndarray:
+def onset_strength(V: np.ndarray, lag: int = 2, block: int = 2048) -> np.ndarray:
     """Spectral flux of ``V`` (K × N): the summed log-magnitude increase over ``lag`` frames, centred,
-    minus its local median (0.5 s at hop 256 / 22050 Hz), floored at 0, scaled to a maximum of 1."""
-    V = np.asarray(V, dtype=np.float64)
-    if V.shape[1] <= lag:
-        return np.zeros(V.shape[1])
-    L = np.log1p(1000.0 * V / max(float(V.max()), np.finfo(np.float64).tiny))
-    d = np.maximum(L[:, lag:] - L[:, :-lag], 0.0).sum(axis=0)
-    flux = np.zeros(V.shape[1])
+    minus its local median (0.5 s at hop 256 / 22050 Hz), floored at 0, scaled to a maximum of 1.
+    Computed ``block`` frames at a time (the same values)."""
+    V = np.asarray(V)
+    N = V.shape[1]
+    if N <= lag:
+        return np.zeros(N)
+    scale = 1000.0 / max(float(V.max()), np.finfo(np.float64).tiny)
+    d = np.empty(N - lag)
+    for a in range(0, N - lag, block):  # block columns at a time: a long V is never copied whole
+        b = min(N - lag, a + block)
+        L = np.log1p(scale * np.asarray(V[:, a: b + lag], dtype=np.float64))
+        d[a:b] = np.maximum(L[:, lag:] - L[:, :-lag], 0.0).sum(axis=0)
+    flux = np.zeros(N)
     flux[lag // 2: lag // 2 + d.size] = d
     from scipy.ndimage import median_filter
 
@@ -394,11 +435,13 @@ def _onset_time(h: np.ndarray, s: int, e: int, times: np.ndarray, params: Transc
 
 
 def transcribe(
-    V: np.ndarray, sr: float, n_fft: int, hop: int, params: TranscribeParams | None = None
+    V: np.ndarray, sr: float, n_fft: int, hop: int, params: TranscribeParams | None = None,
+    block: int | None = None,
 ) -> Transcription:
-    """Draft notes (group "") from a magnitude spectrogram ``V`` (K × N, centred frames ``n·hop/sr``)."""
+    """Draft notes (group "") from a magnitude spectrogram ``V`` (K × N, centred frames ``n·hop/sr``);
+    ``block``: :func:`pitch_activations`'s."""
     params = params or TranscribeParams()
-    pitches, W, H = pitch_activations(V, sr, n_fft, params)
+    pitches, W, H = pitch_activations(V, sr, n_fft, params, block=block)
     times = np.arange(H.shape[1]) * (hop / sr)
     onsets = onset_times(onset_strength(V), times, params.onset_threshold) + params.flux_delay
     notes = track_notes(H, pitches, times, params, onsets)

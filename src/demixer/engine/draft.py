@@ -19,7 +19,7 @@ import numpy as np
 
 from demixer.core.notes import Note, pitch_to_hz
 from demixer.core.refine import decay_stats, is_decaying
-from demixer.core.stft import STFTParams, magnitude, stft
+from demixer.core.stft import STFTParams, spectrogram
 from demixer.core.transcribe import (
     TranscribeParams,
     drop_subharmonics,
@@ -77,7 +77,10 @@ class DraftSettings:
     (odd-harmonic) note is explained by the template an octave down, its own pitch then pruned as that
     ghost's harmonic, and dropping the ghost left the voice silent (the voices below moved up into its
     place). Measured (issue 16's note, s16f): SDR dev chorales 3.05 → 4.29, unseen 0.09 → 0.44, other
-    chorale material 6.91 → 7.86 dB at −12 (−20: dev and other a little higher; −6: unseen flat)."""
+    chorale material 6.91 → 7.86 dB at −12 (−20: dev and other a little higher; −6: unseen flat).
+    ``block_seconds``: a longer recording's pitch activations are fitted in blocks of about this length
+    (:func:`~demixer.core.transcribe.pitch_activations`), so a long piece's draft needs memory for its
+    spectrogram and one block's NMF, not the NMF of the whole (10 minutes: 3.9 GB → 1.0 GB)."""
 
     stft: STFTParams = field(default_factory=lambda: STFTParams(n_fft=4096, hop=256))
     transcribe: TranscribeParams = field(default_factory=TranscribeParams)
@@ -89,6 +92,7 @@ class DraftSettings:
     fill_ratio: float | None = 0.1
     fill_min: float = 0.15
     ghost_octave_db: float | None = -12.0
+    block_seconds: float = 120.0
 
 
 @dataclass
@@ -177,9 +181,9 @@ def draft_from_signal(
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 1 or x.size < 2:
         raise ValueError("the signal must be mono with at least 2 samples")
-    V = magnitude(stft(x, p.n_fft, p.hop, p.window))
+    V = spectrogram(x, p.n_fft, p.hop, p.window)  # blocked: a long recording's complex STFT is never whole
     tp = settings.transcribe
-    pitches, _W, H = pitch_activations(V, p.sr, p.n_fft, tp)
+    pitches, _W, H = pitch_activations(V, p.sr, p.n_fft, tp, block=max(1, round(settings.block_seconds * p.sr / p.hop)))
     times = np.arange(H.shape[1]) * (p.hop / p.sr)
     onsets = onset_times(onset_strength(V), times, tp.onset_threshold) + tp.flux_delay
 

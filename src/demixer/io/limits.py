@@ -45,6 +45,10 @@ _KN_ARRAYS = 6
 #: float32 copies of the decoded samples (every channel) and of the analysis-rate downmix held at once:
 #: one each (WAV/FLAC/AIFF stems are re-read block-wise; a compressed file stays decoded once).
 _SAMPLE_COPIES = 1
+#: K × N float32 arrays of a score draft (engine/draft.py, its own finer grid): its whole spectrogram
+#: and a spare one; the NMF runs a block of frames at a time. Measured (a 60-minute 22.05 kHz mono
+#: recording, `demixer transcribe`): 4.2 GiB beyond the interpreter for a 2.5 GiB spectrogram.
+_DRAFT_KN_ARRAYS = 2
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,12 @@ def _stft_numbers(stft: Any) -> tuple[int, int, int]:
     return int(stft.n_fft), int(stft.hop), int(stft.sr)
 
 
-def estimate_memory(frames: int, sr: int, channels: int, stft: Any = None) -> int:
+def estimate_memory(frames: int, sr: int, channels: int, stft: Any = None, draft_stft: Any = None) -> int:
     """Rough upper estimate, in bytes, of the memory needed, beyond what the process already holds, to
     analyse ``frames`` sample frames of ``channels`` channels at ``sr`` Hz with ``stft`` (an
-    ``STFTParams``; defaults when None), run a model on it and write its stems.
+    ``STFTParams``; defaults when None), run a model on it and write its stems. ``draft_stft``: a
+    score is drafted first on that grid (the larger of the two needs: the draft's arrays are gone
+    before the separation's are made).
 
     Measured with ``benchmarks/bench_scale.py`` (44.1 kHz stereo, peak RSS less the ~0.15 GiB of the
     loaded interpreter): 10 min 0.45 GiB, 30 min 1.25 GiB, 60 min 2.65 GiB; this gives 0.84 / 2.5 /
@@ -101,16 +107,21 @@ def estimate_memory(frames: int, sr: int, channels: int, stft: Any = None) -> in
     n_frames = -(-n_a // hop) + 1
     kn = (n_fft // 2 + 1) * n_frames
     samples = 4 * frames * max(1, int(channels)) * _SAMPLE_COPIES + 4 * n_a * _SAMPLE_COPIES
-    return int(samples + 4 * kn * _KN_ARRAYS)
+    need = samples + 4 * kn * _KN_ARRAYS
+    if draft_stft is not None:
+        d_fft, d_hop, d_sr = _stft_numbers(draft_stft)
+        d_frames = -(-math.ceil(frames * d_sr / max(1, int(sr))) // d_hop) + 1
+        need = max(need, samples + 4 * (d_fft // 2 + 1) * d_frames * _DRAFT_KN_ARRAYS)
+    return int(need)
 
 
-def frames_that_fit(limit: int, sr: int, channels: int, stft: Any = None) -> int:
+def frames_that_fit(limit: int, sr: int, channels: int, stft: Any = None, draft_stft: Any = None) -> int:
     """The longest prefix (in sample frames, whole seconds) whose :func:`estimate_memory` is ≤ ``limit``
     (at least one second)."""
     sr = int(sr)
 
     def need(seconds: int) -> int:
-        return estimate_memory(seconds * sr, sr, channels, stft)
+        return estimate_memory(seconds * sr, sr, channels, stft, draft_stft)
 
     per_second = max(1.0, (need(120) - need(60)) / 60.0)  # the estimate is linear up to rounding
     seconds = max(1, int((limit - (need(60) - 60 * per_second)) // per_second))
@@ -211,20 +222,24 @@ def machine_memory() -> int:
         return 1 << 62
 
 
-def check_fits_machine(path: str | os.PathLike[str], stft: Any = None, frames: int | None = None) -> None:
-    """Refuse, before anything is decoded, a recording whose separation needs more memory than this
-    machine has (:func:`machine_memory`), naming both and the ``--analyse-first`` that would fit.
-    ``frames``: only that many sample frames will be read."""
+def check_fits_machine(
+    path: str | os.PathLike[str], stft: Any = None, frames: int | None = None, draft_stft: Any = None,
+    doing: str = "separating",
+) -> None:
+    """Refuse, before anything is decoded, a recording whose separation (after a draft on ``draft_stft``'s
+    grid when given) needs more memory than this machine has (:func:`machine_memory`), naming both and
+    the ``--analyse-first`` that would fit. ``frames``: only that many sample frames will be read;
+    ``doing``: the message's verb."""
     info = probe_audio(path)
     n = info.frames if frames is None else min(info.frames, int(frames))
-    need = estimate_memory(n, info.sr, info.channels, stft)
+    need = estimate_memory(n, info.sr, info.channels, stft, draft_stft)
     have = machine_memory()
     if need <= have:
         return
-    fit = frames_that_fit(have, info.sr, info.channels, stft) / max(1, info.sr)
+    fit = frames_that_fit(have, info.sr, info.channels, stft, draft_stft) / max(1, info.sr)
     raise InputError(
         os.fspath(path),
-        f"separating {format_duration(n / max(1, info.sr))} ({info.channels} channels at {info.sr} Hz) needs "
+        f"{doing} {format_duration(n / max(1, info.sr))} ({info.channels} channels at {info.sr} Hz) needs "
         f"about {format_bytes(need)} of memory, more than the {format_bytes(have)} this machine has available; "
         f"use --analyse-first {int(fit)} (the first {format_duration(fit)} fit)",
     )
