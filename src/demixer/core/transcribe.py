@@ -28,7 +28,7 @@ from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from demixer.core.constraints import ScoreParams, build_score_constraints
 from demixer.core.nmf import nmf
-from demixer.core.notes import Note
+from demixer.core.notes import Note, pitch_to_hz
 
 __all__ = [
     "TranscribeParams",
@@ -168,19 +168,18 @@ def pitch_activations(
     n_blocks = -(-N // block)
     size = -(-N // n_blocks)
     margin = size // 8
-    H = W = pitches = None
-    weight = 0.0
+    H = W = weight = pitches = None
     for a in range(0, N, size):
         b = min(N, a + size)
         a0, b0 = max(0, a - margin), min(N, b + margin)
         pitches, Wb, Hb = _pitch_activations(V[:, a0:b0], sr, n_fft, params)
         if H is None:
             H = np.empty((Hb.shape[0], N), dtype=Hb.dtype)
-            W = np.zeros(Wb.shape, dtype=np.float64)
-        H[:, a:b] = Hb[:, a - a0: a - a0 + (b - a)]
-        w = Hb[:, a - a0: a - a0 + (b - a)].sum(axis=1, dtype=np.float64)
+            W, weight = np.zeros(Wb.shape), np.zeros(Hb.shape[0])
+        H[:, a:b] = Hb[:, a - a0: b - a0]  # the block's own frames, without its context
+        w = H[:, a:b].sum(axis=1, dtype=np.float64)
         W += Wb * w
-        weight = weight + w
+        weight += w
     W = (W / np.maximum(weight, np.finfo(np.float64).tiny)).astype(H.dtype)
     W /= np.maximum(W.sum(axis=0, keepdims=True), np.finfo(H.dtype).tiny)
     return pitches, W, H
@@ -475,7 +474,7 @@ def drop_subharmonics(
     out = []
     ghosts = []
     for n in notes:
-        f0 = 440.0 * 2.0 ** ((n.pitch - 69) / 12.0)
+        f0 = pitch_to_hz(n.pitch)
         a = max(0, int(math.floor(n.onset * sr / hop)))
         b = min(N, int(math.ceil(n.offset * sr / hop)) + 1)
         if b <= a or 2 * f0 * (1 + tol) >= sr / 2:
@@ -507,8 +506,8 @@ def drop_subharmonics(
         third = (n.offset - n.onset) / 3.0
         if any(m.pitch == q and overlap(m, n) > third for m in out):
             continue
-        with_it = [band(440.0 * 2.0 ** ((m.pitch - 69) / 12.0)) for m in kept if overlap(m, n) > third]
-        if with_it and band(440.0 * 2.0 ** ((q - 69) / 12.0)) >= need * float(np.median(with_it)):
+        with_it = [band(pitch_to_hz(m.pitch)) for m in kept if overlap(m, n) > third]
+        if with_it and band(pitch_to_hz(q)) >= need * float(np.median(with_it)):
             out.append(dataclasses.replace(n, pitch=q))
     out.sort(key=lambda n: (n.onset, -n.pitch))
     return out

@@ -100,9 +100,9 @@ class HandParams:
     are replaced by where each hand plays *here* — the median pitch of the hand's notes starting within
     ``register_window`` s whose margin (:func:`hand_margins`) in the previous pass was at least
     ``sure`` — at ``register`` per semitone of each new note (a hand with no such notes near keeps its
-usual register). A wrongly placed note early on then
-    no longer sets the range a hand keeps for the rest of a passage (the memory of the first pass
-    reinforces itself), and uncertain notes (small margin) do not vote on the registers."""
+    usual register). A wrongly placed note early on then no longer sets the range a hand keeps for the
+    rest of a passage (the memory of the first pass reinforces itself), and uncertain notes (small
+    margin) do not vote on the registers."""
 
     chord_tol: float = 0.035
     overlap: float = 0.08

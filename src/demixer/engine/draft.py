@@ -80,7 +80,8 @@ class DraftSettings:
     chorale material 6.91 → 7.86 dB at −12 (−20: dev and other a little higher; −6: unseen flat).
     ``block_seconds``: a longer recording's pitch activations are fitted in blocks of about this length
     (:func:`~demixer.core.transcribe.pitch_activations`), so a long piece's draft needs memory for its
-    spectrogram and one block's NMF, not the NMF of the whole (10 minutes: 3.9 GB → 1.0 GB)."""
+    spectrogram and one block's NMF, not the NMF of the whole (`demixer transcribe`, 10 minutes: peak
+    3.9 GB → 0.83 GB)."""
 
     stft: STFTParams = field(default_factory=lambda: STFTParams(n_fft=4096, hop=256))
     transcribe: TranscribeParams = field(default_factory=TranscribeParams)
